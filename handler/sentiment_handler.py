@@ -1,0 +1,81 @@
+"""TorchServe adapter for the review sentiment classifier.
+
+A thin layer: TorchServe's batch in, one JSON answer per request out. All the logic
+(validation, tokenization, model, softmax) lives in `review_sentiment.core`, shipped in the
+archive beside this file. A handler file defines exactly one class: TorchServe picks it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from ts.metrics.metric_type_enum import MetricTypes
+from ts.torch_handler.base_handler import BaseHandler
+
+from review_sentiment.core.classifier import BatchStats, Outcome, SentimentClassifier, resolve_device
+from review_sentiment.core.errors import RequestError
+from review_sentiment.core.settings import InferenceSettings
+from review_sentiment.core.validation import payload_of
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_DIR = "checkpoint"  # folder of the checkpoint inside the .mar
+
+
+class SentimentHandler(BaseHandler):
+    def initialize(self, context) -> None:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+        properties = context.system_properties
+        yaml_config = getattr(context, "model_yaml_config", None) or {}
+        settings = InferenceSettings.from_sources(yaml_config.get("handler"))
+        self.device = resolve_device(properties.get("gpu_id"))
+        self.classifier = SentimentClassifier.load(
+            Path(properties["model_dir"]) / CHECKPOINT_DIR,
+            settings,
+            self.device,
+            workers=int(yaml_config.get("maxWorkers", 1) or 1),
+        )
+        self.initialized = True
+        # Settings only: review text is never logged.
+        logger.info("sentiment model ready on %s with %s", self.device, settings)
+
+    def preprocess(self, data: list) -> tuple[list, list]:
+        """Payloads and their content types; validation happens per request in the core."""
+        content_types = [self.context.get_request_header(i, "Content-Type") for i in range(len(data))]
+        return [payload_of(row) for row in data], content_types
+
+    def inference(self, inputs: tuple[list, list], *args, **kwargs) -> list[Outcome]:
+        outcomes, stats = self.classifier.classify(*inputs)
+        if stats is not None:
+            self._record(stats)
+        return outcomes
+
+    def postprocess(self, outcomes: list) -> list[str]:
+        responses = []
+        for idx, outcome in enumerate(outcomes):
+            self.context.set_response_header(idx, "Content-Type", "application/json")
+            if isinstance(outcome, RequestError):
+                self.context.set_response_status(outcome.status, outcome.message, idx)
+            responses.append(json.dumps(outcome.to_dict()))
+        rejected = sum(isinstance(o, RequestError) for o in outcomes)
+        if rejected:
+            self.context.metrics.add_metric(
+                "RejectedRequests", rejected, "count", metric_type=MetricTypes.COUNTER
+            )
+        return responses
+
+    def _record(self, stats: BatchStats) -> None:
+        metrics = self.context.metrics
+        for name, value, unit in (
+            ("BatchSize", stats.size, "count"),
+            ("TokensPerBatch", stats.tokens, "count"),
+            ("PaddedTokensPerBatch", stats.padded_tokens, "count"),
+            ("PreprocessTime", round(stats.tokenize_ms, 3), "ms"),
+            ("InferenceTime", round(stats.inference_ms, 3), "ms"),
+        ):
+            metrics.add_metric(name, value, unit, metric_type=MetricTypes.HISTOGRAM)

@@ -1,0 +1,1 @@
+"""Inference core: plain Python, no TorchServe imports, shipped inside the .mar."""

@@ -1,0 +1,158 @@
+"""The inference core: validate -> tokenize (whole batch) -> model -> softmax -> results.
+
+`SentimentClassifier` is what the TorchServe handler, the benchmarks and the tests call; it
+knows nothing of TorchServe.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from review_sentiment.core.encoding import pad_batch, token_ids
+from review_sentiment.core.errors import RequestError
+from review_sentiment.core.settings import InferenceSettings
+from review_sentiment.core.validation import review_text
+
+WARMUP_TEXTS = ("A short warm-up review.", "warm up " * 200)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    score: float  # probability of `label`
+    probabilities: dict[str, float]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"label": self.label, "score": self.score, "probabilities": self.probabilities}
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    """What one model call cost; the handler turns these into TorchServe metrics."""
+
+    size: int
+    tokens: int  # real tokens, special tokens included
+    padded_tokens: int  # batch size x longest sequence: what the model computed
+    tokenize_ms: float
+    inference_ms: float
+
+
+Outcome = Prediction | RequestError
+
+
+def resolve_device(gpu_id: int | str | None) -> torch.device:
+    """CUDA device `gpu_id` when CUDA is there and TorchServe assigned one, else CPU."""
+    if gpu_id is not None and torch.cuda.is_available():
+        return torch.device(f"cuda:{gpu_id}")
+    return torch.device("cpu")
+
+
+def default_threads(workers: int) -> int:
+    """Intra-op threads per worker so that workers x threads <= cores."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+def prepare_model(
+    model: torch.nn.Module, device: torch.device, settings: InferenceSettings
+) -> torch.nn.Module:
+    """Cast or quantize for the device: fp16 on GPU; fp32, bf16 or int8 dynamic on CPU."""
+    model = model.eval()
+    if device.type == "cuda":
+        dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[settings.gpu_precision]
+        return model.to(device=device, dtype=dtype)
+    model = model.to(device=device, dtype=torch.float32)
+    if settings.cpu_precision == "bf16":
+        return model.to(torch.bfloat16)
+    if settings.cpu_precision == "int8":
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    return model
+
+
+class SentimentClassifier:
+    def __init__(self, model, tokenizer, settings: InferenceSettings, device: torch.device):
+        self.model, self.tokenizer, self.settings, self.device = model, tokenizer, settings, device
+        self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+
+    @classmethod
+    def load(
+        cls,
+        checkpoint: str | Path,
+        settings: InferenceSettings | None = None,
+        device: torch.device | str = "cpu",
+        workers: int = 1,
+    ) -> SentimentClassifier:
+        settings = settings or InferenceSettings()
+        device = torch.device(device)
+        if device.type == "cpu":
+            torch.set_num_threads(settings.torch_threads or default_threads(workers))
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+        # Loaded in fp32 (the checkpoint may be stored in fp16), then cast for the device.
+        model = AutoModelForSequenceClassification.from_pretrained(checkpoint, dtype=torch.float32)
+        classifier = cls(prepare_model(model, device, settings), tokenizer, settings, device)
+        if settings.warmup:
+            classifier.predict_texts(list(WARMUP_TEXTS))
+        return classifier
+
+    def validate(
+        self, payloads: Sequence[object], content_types: Sequence[str | None] | None = None
+    ) -> list[str | RequestError]:
+        types = content_types or [None] * len(payloads)
+        out: list[str | RequestError] = []
+        for payload, content_type in zip(payloads, types, strict=True):
+            try:
+                out.append(review_text(payload, self.settings.max_chars, content_type))
+            except RequestError as err:
+                out.append(err)
+        return out
+
+    @torch.inference_mode()
+    def predict_texts(self, texts: Sequence[str]) -> tuple[list[Prediction], BatchStats]:
+        """Classify valid texts in one model call; results in input order."""
+        start = time.perf_counter()
+        ids = token_ids(self.tokenizer, texts, self.settings.max_length, self.settings.head_fraction)
+        batch = {k: v.to(self.device) for k, v in pad_batch(ids, self.tokenizer.pad_token_id).items()}
+        tokenized = time.perf_counter()
+        logits = self.model(**batch).logits
+        probs = torch.softmax(logits.float(), dim=-1).cpu().tolist()
+        done = time.perf_counter()
+        predictions = []
+        for row in probs:
+            best = max(range(len(row)), key=row.__getitem__)
+            predictions.append(
+                Prediction(self.labels[best], row[best], dict(zip(self.labels, row, strict=True)))
+            )
+        stats = BatchStats(
+            size=len(texts),
+            tokens=sum(len(x) for x in ids),
+            padded_tokens=int(batch["input_ids"].numel()),
+            tokenize_ms=(tokenized - start) * 1000,
+            inference_ms=(done - tokenized) * 1000,
+        )
+        return predictions, stats
+
+    def classify(
+        self, payloads: Sequence[object], content_types: Sequence[str | None] | None = None
+    ) -> tuple[list[Outcome], BatchStats | None]:
+        """One outcome per payload, in order: a Prediction, or the RequestError of that payload."""
+        checked = self.validate(payloads, content_types)
+        valid = [i for i, item in enumerate(checked) if isinstance(item, str)]
+        if not valid:
+            return list(checked), None  # type: ignore[arg-type]
+        predictions, stats = self.predict_texts([checked[i] for i in valid])
+        by_index = dict(zip(valid, predictions, strict=True))
+        return [by_index.get(i, item) for i, item in enumerate(checked)], stats  # type: ignore[misc]
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        """Plain-text API for scripts: raises the first RequestError."""
+        outcomes, _ = self.classify(list(texts))
+        for outcome in outcomes:
+            if isinstance(outcome, RequestError):
+                raise outcome
+        return outcomes  # type: ignore[return-value]

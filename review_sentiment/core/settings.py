@@ -1,0 +1,62 @@
+"""Inference settings: defaults, overridden by model-config.yaml's `handler:` section, then by
+environment variables (`SENTIMENT_<NAME>`, e.g. SENTIMENT_MAX_LENGTH=128)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+
+CPU_PRECISIONS = ("fp32", "bf16", "int8")
+GPU_PRECISIONS = ("fp16", "bf16", "fp32")
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    # Tokens per review, special tokens included; longer reviews keep head + tail.
+    max_length: int = 256
+    # Share of the token budget kept from the start of a long review; the rest is its end.
+    head_fraction: float = 0.25
+    # Longer texts are refused with 413 before tokenization (they cost time, not accuracy).
+    max_chars: int = 20_000
+    # CPU weights: fp32 (default), bf16 (needs avx512_bf16/AMX to pay off), int8 dynamic.
+    cpu_precision: str = "fp32"
+    # GPU weights: fp16 by default.
+    gpu_precision: str = "fp16"
+    # torch intra-op threads per worker; 0 = cores // workers, so workers never oversubscribe.
+    torch_threads: int = 0
+    # Run a few batches at start-up so the first user request does not pay for lazy init.
+    warmup: bool = True
+
+    def __post_init__(self) -> None:
+        if self.cpu_precision not in CPU_PRECISIONS:
+            raise ValueError(f"cpu_precision must be one of {CPU_PRECISIONS}, got {self.cpu_precision!r}")
+        if self.gpu_precision not in GPU_PRECISIONS:
+            raise ValueError(f"gpu_precision must be one of {GPU_PRECISIONS}, got {self.gpu_precision!r}")
+        if not 8 <= self.max_length <= 512:
+            raise ValueError(f"max_length must be within 8..512, got {self.max_length}")
+        if not 0.0 <= self.head_fraction <= 1.0:
+            raise ValueError(f"head_fraction must be within 0..1, got {self.head_fraction}")
+        if self.max_chars < 1 or self.torch_threads < 0:
+            raise ValueError("max_chars must be >= 1 and torch_threads >= 0")
+
+    @classmethod
+    def from_sources(
+        cls, config: Mapping[str, object] | None = None, environ: Mapping[str, str] = os.environ
+    ) -> InferenceSettings:
+        """Defaults <- `config` (model-config.yaml `handler:`) <- SENTIMENT_* environment."""
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = environ.get(f"SENTIMENT_{f.name.upper()}", (config or {}).get(f.name))
+            if raw is not None:
+                values[f.name] = _coerce(raw, f.type, f.name)
+        return replace(cls(), **values)
+
+
+def _coerce(raw: object, type_name: str, name: str) -> object:
+    try:
+        if type_name == "bool":
+            return raw if isinstance(raw, bool) else str(raw).strip().lower() in ("1", "true", "yes")
+        return {"int": int, "float": float, "str": str}[type_name](raw)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"setting {name}: cannot read {raw!r} as {type_name}") from err

@@ -1,0 +1,1 @@
+"""Training pipeline: offline data, base-model conversion, fine-tuning, evaluation."""

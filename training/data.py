@@ -1,0 +1,215 @@
+"""Labelled review sets: loading, cleaning, bad-row accounting, deduplication and splits.
+
+Every loader returns a `LabelledSet` whose `report` counts the rows it could not use and
+why: bad rows are reported, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sklearn.model_selection import train_test_split
+
+from training import sources
+from training.labels import LABEL2ID
+
+_HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_SPACES = re.compile(r"[ \t\r\f\v]+")
+
+# Label spellings accepted in CSV files, per label id.
+POSITIVE = {"1", "1.0", "positive", "pos", "true", "yes", "recommended"}
+NEGATIVE = {"0", "0.0", "negative", "neg", "false", "no", "not recommended"}
+# Sephora's Kaggle review files, recognised without options.
+SEPHORA_TEXT, SEPHORA_LABEL, SEPHORA_RATING = "review_text", "is_recommended", "rating"
+
+
+@dataclass
+class LoadReport:
+    source: str
+    rows: int = 0
+    bad: Counter = field(default_factory=Counter)
+
+    @property
+    def kept(self) -> int:
+        return self.rows - sum(self.bad.values())
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "rows": self.rows, "kept": self.kept, "bad": dict(self.bad)}
+
+
+@dataclass
+class LabelledSet:
+    name: str
+    texts: list[str]
+    labels: list[int]
+    report: LoadReport
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, indices: Iterable[int], name: str) -> LabelledSet:
+        indices = list(indices)
+        return LabelledSet(
+            name, [self.texts[i] for i in indices], [self.labels[i] for i in indices], self.report
+        )
+
+
+def clean_text(text: str) -> str:
+    """HTML line breaks (IMDB has them) to newlines, runs of spaces to one."""
+    return _SPACES.sub(" ", _HTML_BREAK.sub("\n", text)).strip()
+
+
+def _collect(name: str, rows: Iterable[tuple[object, object]], to_label) -> LabelledSet:
+    """Build a set from (text, raw label) pairs, counting every row it cannot use."""
+    report = LoadReport(name)
+    texts, labels = [], []
+    for raw_text, raw_label in rows:
+        report.rows += 1
+        text = clean_text(raw_text) if isinstance(raw_text, str) else ""
+        if not text:
+            report.bad["empty text"] += 1
+            continue
+        label = to_label(raw_label)
+        if label is None:
+            report.bad["missing label" if raw_label in (None, "") else "unknown label"] += 1
+            continue
+        texts.append(text)
+        labels.append(label)
+    return LabelledSet(name, texts, labels, report)
+
+
+def _label_from(raw: object, positive: set[str], negative: set[str]) -> int | None:
+    value = str(raw).strip().lower() if raw is not None else ""
+    if value in positive:
+        return LABEL2ID["positive"]
+    if value in negative:
+        return LABEL2ID["negative"]
+    return None
+
+
+def _rating_label(raw: object, positive_min: float = 4, negative_max: float = 2) -> int | None:
+    """Star ratings: >= 4 positive, <= 2 negative, 3 (mixed) unknown."""
+    try:
+        stars = float(str(raw))
+    except ValueError:
+        return None
+    if stars >= positive_min:
+        return LABEL2ID["positive"]
+    if stars <= negative_max:
+        return LABEL2ID["negative"]
+    return None
+
+
+def load_imdb() -> LabelledSet:
+    """IMDB 50K movie reviews (Kaggle CSV; columns review, sentiment)."""
+    reader = csv.DictReader(io.StringIO(sources.imdb_csv_bytes().decode("utf-8")))
+    rows = ((row["review"], row["sentiment"]) for row in reader)
+    return _collect("imdb", rows, lambda raw: _label_from(raw, POSITIVE, NEGATIVE))
+
+
+def load_uci(name: str) -> LabelledSet:
+    """UCI Amazon or Yelp labelled sentences (class 1 positive, 0 negative)."""
+    records = sources.uci_records(name)
+    rows = ((r.get("text"), r.get("class")) for r in records)
+    return _collect(f"uci-{name}", rows, lambda raw: _label_from(raw, POSITIVE, NEGATIVE))
+
+
+def load_fine_foods() -> LabelledSet:
+    """Amazon Fine Foods sample, train and test parts together (label: 5 stars vs the rest).
+
+    This measures something narrower than sentiment: "great" is 5 stars; "other" mixes
+    1-4 stars, so a happy 4-star review counts as negative here.
+    """
+    frames = sources.fine_foods_frames()
+    rows = [
+        (review, score)
+        for frame in frames.values()
+        for review, score in zip(frame["review"], frame["score"], strict=True)
+    ]
+    return _collect("fine-foods-5star", rows, lambda raw: {"great": 1, "other": 0}.get(str(raw)))
+
+
+def load_csv(
+    path: str | Path,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    positive: Iterable[str] | None = None,
+    negative: Iterable[str] | None = None,
+) -> LabelledSet:
+    """A user's CSV. Sephora's Kaggle schema works without options: `review_text` with
+    `is_recommended` (1/0), or `rating` (4-5 positive, 1-2 negative, 3 counted as unknown)."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        columns = reader.fieldnames or []
+        text_column = text_column or next((c for c in (SEPHORA_TEXT, "text", "review") if c in columns), None)
+        label_column = label_column or next(
+            (c for c in (SEPHORA_LABEL, "label", "sentiment", SEPHORA_RATING) if c in columns), None
+        )
+        if text_column not in columns or label_column not in columns:
+            raise ValueError(
+                f"{path}: need a text and a label column (found {columns}); "
+                "pass --text-column and --label-column"
+            )
+        pos = {v.lower() for v in positive} if positive else POSITIVE
+        neg = {v.lower() for v in negative} if negative else NEGATIVE
+        if label_column == SEPHORA_RATING and not positive and not negative:
+            to_label = _rating_label
+        else:
+            to_label = lambda raw: _label_from(raw, pos, neg)  # noqa: E731
+        rows = [(row.get(text_column), row.get(label_column)) for row in reader]
+    return _collect(Path(path).stem, rows, to_label)
+
+
+def deduplicate(data: LabelledSet) -> LabelledSet:
+    """Keep the first copy of each text; drop texts seen with both labels (counted)."""
+    seen: dict[str, int] = {}
+    conflicting: set[str] = set()
+    for text, label in zip(data.texts, data.labels, strict=True):
+        if text in seen and seen[text] != label:
+            conflicting.add(text)
+        seen.setdefault(text, label)
+    for text in conflicting:
+        del seen[text]
+    dropped = len(data) - len(seen) - len(conflicting)
+    data.report.bad["duplicate text"] += dropped
+    data.report.bad["text with both labels"] += len(conflicting)
+    return LabelledSet(data.name, list(seen), list(seen.values()), data.report)
+
+
+def balance(data: LabelledSet, seed: int) -> LabelledSet:
+    """Undersample the majority class to the minority's size (as the seed project did)."""
+    import random
+
+    by_label: dict[int, list[int]] = {}
+    for i, label in enumerate(data.labels):
+        by_label.setdefault(label, []).append(i)
+    size = min(len(v) for v in by_label.values())
+    rng = random.Random(seed)
+    keep = sorted(i for idx in by_label.values() for i in rng.sample(idx, size))
+    data.report.bad["undersampled"] += len(data) - len(keep)
+    return data.subset(keep, data.name)
+
+
+def split(
+    data: LabelledSet, seed: int, val_fraction: float = 0.1, test_fraction: float = 0.1
+) -> dict[str, LabelledSet]:
+    """Stratified train / validation / test split of a deduplicated set (so no shared text)."""
+    indices = list(range(len(data)))
+    rest, test = train_test_split(indices, test_size=test_fraction, stratify=data.labels, random_state=seed)
+    train, val = train_test_split(
+        rest,
+        test_size=val_fraction / (1 - test_fraction),
+        stratify=[data.labels[i] for i in rest],
+        random_state=seed,
+    )
+    return {
+        "train": data.subset(train, f"{data.name}-train"),
+        "validation": data.subset(val, f"{data.name}-validation"),
+        "test": data.subset(test, f"{data.name}-test"),
+    }

