@@ -64,9 +64,7 @@ class SentimentHandler(BaseHandler):
             responses.append(json.dumps(outcome.to_dict()))
         rejected = sum(isinstance(o, RequestError) for o in outcomes)
         if rejected:
-            self.context.metrics.add_metric(
-                "RejectedRequests", rejected, "count", metric_type=MetricTypes.COUNTER
-            )
+            self.context.metrics.add_metric("RejectedRequests", rejected, "count", metric_type=MetricTypes.COUNTER)
         return responses
 
     def _record(self, stats: BatchStats) -> None:

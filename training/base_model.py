@@ -66,9 +66,7 @@ def bert_to_distilbert_state(bert: dict[str, torch.Tensor], n_layers: int) -> di
     for layer in range(n_layers):
         for src, dst in _LAYER_MAP.items():
             for kind in ("weight", "bias"):
-                out[f"distilbert.transformer.layer.{layer}.{dst}.{kind}"] = bert[
-                    f"encoder.layer.{layer}.{src}.{kind}"
-                ]
+                out[f"distilbert.transformer.layer.{layer}.{dst}.{kind}"] = bert[f"encoder.layer.{layer}.{src}.{kind}"]
     return out
 
 

@@ -55,9 +55,7 @@ class LabelledSet:
 
     def subset(self, indices: Iterable[int], name: str) -> LabelledSet:
         indices = list(indices)
-        return LabelledSet(
-            name, [self.texts[i] for i in indices], [self.labels[i] for i in indices], self.report
-        )
+        return LabelledSet(name, [self.texts[i] for i in indices], [self.labels[i] for i in indices], self.report)
 
 
 def clean_text(text: str) -> str:
@@ -153,8 +151,7 @@ def load_csv(
         )
         if text_column not in columns or label_column not in columns:
             raise ValueError(
-                f"{path}: need a text and a label column (found {columns}); "
-                "pass --text-column and --label-column"
+                f"{path}: need a text and a label column (found {columns}); pass --text-column and --label-column"
             )
         pos = {v.lower() for v in positive} if positive else POSITIVE
         neg = {v.lower() for v in negative} if negative else NEGATIVE

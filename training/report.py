@@ -50,8 +50,7 @@ def to_markdown(sections: list[dict], loads: list[dict]) -> str:
         "",
         "## Sets",
         "",
-        "| set | size | negative | positive | chars p50 / p90 / max | tokens p50 / p90 / max "
-        "| over max_length |",
+        "| set | size | negative | positive | chars p50 / p90 / max | tokens p50 / p90 / max | over max_length |",
         "|---|---|---|---|---|---|---|",
     ]
     for s in sections:

@@ -79,19 +79,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="imdb", help="'imdb' (default) or a CSV file")
     p.add_argument("--text-column", help="CSV text column (default: review_text, text or review)")
-    p.add_argument(
-        "--label-column", help="CSV label column (default: is_recommended, label, sentiment or rating)"
-    )
-    p.add_argument(
-        "--positive", nargs="+", help="label values meaning positive (default: 1, positive, true, ...)"
-    )
-    p.add_argument(
-        "--negative", nargs="+", help="label values meaning negative (default: 0, negative, false, ...)"
-    )
+    p.add_argument("--label-column", help="CSV label column (default: is_recommended, label, sentiment or rating)")
+    p.add_argument("--positive", nargs="+", help="label values meaning positive (default: 1, positive, true, ...)")
+    p.add_argument("--negative", nargs="+", help="label values meaning negative (default: 0, negative, false, ...)")
     p.add_argument("--balance", action="store_true", help="undersample the majority class")
-    p.add_argument(
-        "--base-model", default=DEFAULT_BASE_MODEL, help="'minilm' (offline default), a Hub id or a folder"
-    )
+    p.add_argument("--base-model", default=DEFAULT_BASE_MODEL, help="'minilm' (offline default), a Hub id or a folder")
     p.add_argument("--output-dir", default="runs/sentiment", help="checkpoints, logs and the final model")
     p.add_argument("--max-length", type=int, default=128, help="tokens per review (head+tail truncation)")
     p.add_argument("--head-fraction", type=float, default=0.25)
@@ -157,11 +149,7 @@ def main(argv: list[str] | None = None) -> Path:
         compute_metrics=accuracy,
     )
     last = (
-        None
-        if args.no_resume
-        else get_last_checkpoint(targs.output_dir)
-        if Path(targs.output_dir).is_dir()
-        else None
+        None if args.no_resume else get_last_checkpoint(targs.output_dir) if Path(targs.output_dir).is_dir() else None
     )
     trainer.train(resume_from_checkpoint=last)
 
@@ -169,9 +157,7 @@ def main(argv: list[str] | None = None) -> Path:
         final = out / "model"
         trainer.model.to(torch.float16).save_pretrained(final, safe_serialization=True)
         tokenizer.save_pretrained(final)
-        sections = [
-            describe(s, tokenizer, args.max_length) for s in (train, splits["validation"], splits["test"])
-        ]
+        sections = [describe(s, tokenizer, args.max_length) for s in (train, splits["validation"], splits["test"])]
         (out / "data_report.md").write_text(to_markdown(sections, [train.report.to_dict()]))
         info = {
             "command": "python -m training.train " + " ".join(sys.argv[1:] if argv is None else argv),
@@ -179,9 +165,7 @@ def main(argv: list[str] | None = None) -> Path:
             "train_size": len(train),
             "resumed_from": last,
             "hardware": {
-                "device": torch.cuda.get_device_name()
-                if cuda
-                else platform.processor() or platform.machine(),
+                "device": torch.cuda.get_device_name() if cuda else platform.processor() or platform.machine(),
                 "cpu_threads": torch.get_num_threads(),
                 "bf16": targs.bf16,
             },

@@ -59,9 +59,7 @@ def default_threads(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
-def prepare_model(
-    model: torch.nn.Module, device: torch.device, settings: InferenceSettings
-) -> torch.nn.Module:
+def prepare_model(model: torch.nn.Module, device: torch.device, settings: InferenceSettings) -> torch.nn.Module:
     """Cast or quantize for the device: fp16 on GPU; fp32, bf16 or int8 dynamic on CPU."""
     model = model.eval()
     if device.type == "cuda":
@@ -125,9 +123,7 @@ class SentimentClassifier:
         predictions = []
         for row in probs:
             best = max(range(len(row)), key=row.__getitem__)
-            predictions.append(
-                Prediction(self.labels[best], row[best], dict(zip(self.labels, row, strict=True)))
-            )
+            predictions.append(Prediction(self.labels[best], row[best], dict(zip(self.labels, row, strict=True))))
         stats = BatchStats(
             size=len(texts),
             tokens=sum(len(x) for x in ids),

@@ -1,0 +1,5 @@
+import sys
+
+from review_sentiment.cli import main
+
+sys.exit(main())

@@ -1,0 +1,69 @@
+"""gRPC client for TorchServe's inference API (`Predictions`), with the same keys as REST."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import grpc
+
+from review_sentiment import paths
+from review_sentiment.client.keys import KeyFile
+from review_sentiment.client.protos import ensure_stubs
+from review_sentiment.endpoints import Endpoints
+
+ensure_stubs()
+from review_sentiment.client.grpc_stubs import inference_pb2, inference_pb2_grpc  # noqa: E402
+
+_AUTH_REFUSALS = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+
+
+class GrpcPredictionError(RuntimeError):
+    def __init__(self, code: grpc.StatusCode, details: str):
+        self.code, self.details = code, details
+        super().__init__(f"{code.name}: {details}")
+
+
+class GrpcClient:
+    def __init__(
+        self,
+        endpoints: Endpoints | None = None,
+        key_file: str | Path | KeyFile | None = None,
+        model: str = paths.MODEL_NAME,
+        timeout: float = 60,
+    ):
+        self.endpoints = endpoints or Endpoints.load(paths.RUN_DIR)
+        self.keys = key_file if isinstance(key_file, KeyFile) else KeyFile(key_file or paths.RUN_DIR / "key_file.json")
+        self.model, self.timeout = model, timeout
+        self.channel = grpc.insecure_channel(self.endpoints.grpc_target)
+        self.stub = inference_pb2_grpc.InferenceAPIsServiceStub(self.channel)
+
+    @classmethod
+    def for_run_dir(cls, run_dir: Path, **kwargs) -> GrpcClient:
+        return cls(Endpoints.load(run_dir), run_dir / "key_file.json", **kwargs)
+
+    def _metadata(self) -> list[tuple[str, str]]:
+        return [(k.lower(), v) for k, v in self.keys.headers("inference").items()]
+
+    def predict(self, text: str) -> dict:
+        """Classify one review; the body is the UTF-8 text, as in a text/plain REST call."""
+        request = inference_pb2.PredictionsRequest(model_name=self.model, input={"data": text.encode("utf-8")})
+        for attempt in range(2):
+            try:
+                response = self.stub.Predictions(request, metadata=self._metadata(), timeout=self.timeout)
+                return json.loads(response.prediction)
+            except grpc.RpcError as err:
+                refused = err.code() in _AUTH_REFUSALS or "token" in (err.details() or "").lower()
+                if attempt == 0 and refused and self.keys.refresh("inference", self.endpoints.management_url):
+                    continue
+                raise GrpcPredictionError(err.code(), err.details() or "") from None
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> GrpcClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

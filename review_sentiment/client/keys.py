@@ -1,0 +1,76 @@
+"""TorchServe's token keys, read from the key_file.json the server writes.
+
+Users never copy keys by hand: every client of the project holds a `KeyFile` and, when the
+server refuses a key (401, or 400 on /ping), calls `refresh()`: re-read the file, and if the
+refused key is still there (it expired), ask the token API for a new one with the API key.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import requests
+
+KINDS = ("inference", "management")
+
+
+class KeyFile:
+    def __init__(self, path: str | Path | None):
+        self.path = Path(path) if path else None
+        self._keys: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, key_file: str | Path | KeyFile | None) -> KeyFile:
+        """A KeyFile from a path, an existing KeyFile, or the default run folder's."""
+        if isinstance(key_file, KeyFile):
+            return key_file
+        from review_sentiment.paths import RUN_DIR
+
+        return cls(key_file or RUN_DIR / "key_file.json")
+
+    @property
+    def enabled(self) -> bool:
+        """False when there is no key file: the server runs with auth off."""
+        return self.path is not None and self.path.exists()
+
+    def _read(self) -> dict[str, str]:
+        if not self.enabled:
+            return {}
+        data = json.loads(self.path.read_text())  # type: ignore[union-attr]
+        return {kind: entry["key"] for kind, entry in data.items() if isinstance(entry, dict) and "key" in entry}
+
+    def key(self, kind: str) -> str | None:
+        with self._lock:
+            if not self._keys:
+                self._keys = self._read()
+            return self._keys.get(kind)
+
+    def headers(self, kind: str) -> dict[str, str]:
+        key = self.key(kind)
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def refresh(self, kind: str, management_url: str | None = None, timeout: float = 10) -> bool:
+        """After a refusal: True if a different key is now available for `kind`."""
+        with self._lock:
+            refused = self._keys.get(kind)
+            self._keys = self._read()
+            if self._keys.get(kind) != refused or not management_url:
+                return self._keys.get(kind) != refused
+            api_key = self._keys.get("API")
+        if not api_key:
+            return False
+        # The key in the file expired: have the server write a new one, then read it.
+        response = requests.get(
+            f"{management_url}/token",
+            params={"type": kind},
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=timeout,
+        )
+        if response.status_code != 200:
+            return False
+        with self._lock:
+            self._keys = self._read()
+            return self._keys.get(kind) != refused

@@ -1,0 +1,125 @@
+"""REST client for TorchServe's inference, management and metrics APIs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import requests
+
+from review_sentiment import paths
+from review_sentiment.client.keys import KeyFile
+from review_sentiment.endpoints import Endpoints
+
+
+class ApiError(RuntimeError):
+    """TorchServe answered with an error status; `body` is its JSON answer when it sent one."""
+
+    def __init__(self, status: int, body: object):
+        self.status, self.body = status, body
+        message = body.get("message") if isinstance(body, dict) else body
+        super().__init__(f"HTTP {status}: {message}")
+
+
+def _is_auth_refusal(response: requests.Response) -> bool:
+    # TorchServe answers 401 on most APIs, but 400 on /ping, when the token is missing or wrong.
+    return response.status_code == 401 or (response.status_code == 400 and "token" in response.text.lower())
+
+
+def _body(response: requests.Response) -> object:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+class TorchServeClient:
+    def __init__(
+        self,
+        endpoints: Endpoints | None = None,
+        key_file: str | Path | KeyFile | None = None,
+        model: str = paths.MODEL_NAME,
+        timeout: float = 60,
+        session: requests.Session | None = None,
+    ):
+        self.endpoints = endpoints or Endpoints.load(paths.RUN_DIR)
+        self.keys = key_file if isinstance(key_file, KeyFile) else KeyFile(key_file or paths.RUN_DIR / "key_file.json")
+        self.model, self.timeout = model, timeout
+        self.session = session or requests.Session()
+
+    @classmethod
+    def for_run_dir(cls, run_dir: Path, **kwargs) -> TorchServeClient:
+        return cls(Endpoints.load(run_dir), run_dir / "key_file.json", **kwargs)
+
+    def request(self, method: str, api: str, path: str, **kwargs) -> requests.Response:
+        """One call to the `api` ("inference" or "management"); retried once after a refusal
+        if a fresh key could be had."""
+        base = self.endpoints.inference_url if api == "inference" else self.endpoints.management_url
+        kwargs.setdefault("timeout", self.timeout)
+        extra_headers = kwargs.pop("headers", {})
+        for attempt in range(2):
+            headers = {**self.keys.headers(api), **extra_headers}
+            response = self.session.request(method, base + path, headers=headers, **kwargs)
+            if attempt == 0 and _is_auth_refusal(response) and self.keys.refresh(api, self.endpoints.management_url):
+                continue
+            return response
+        return response
+
+    def _checked(self, response: requests.Response) -> object:
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, _body(response))
+        return _body(response)
+
+    # Inference API
+    def ping(self) -> dict:
+        return self._checked(self.request("GET", "inference", "/ping"))  # type: ignore[return-value]
+
+    def predict(self, text: str) -> dict:
+        """Classify one review sent as text/plain."""
+        response = self.request(
+            "POST",
+            "inference",
+            f"/predictions/{self.model}",
+            data=text.encode("utf-8"),
+            headers={"Content-Type": "text/plain; charset=utf-8"},
+        )
+        return self._checked(response)  # type: ignore[return-value]
+
+    def predict_json(self, payload: object) -> dict:
+        """Classify one review sent as JSON ({"text": "..."})."""
+        response = self.request(
+            "POST",
+            "inference",
+            f"/predictions/{self.model}",
+            data=json.dumps(payload),
+            headers={"Content-Type": "application/json"},
+        )
+        return self._checked(response)  # type: ignore[return-value]
+
+    # Management API
+    def describe(self, model: str | None = None) -> list[dict]:
+        return self._checked(self.request("GET", "management", f"/models/{model or self.model}"))  # type: ignore[return-value]
+
+    def ready_workers(self, model: str | None = None) -> int:
+        response = self.request("GET", "management", f"/models/{model or self.model}")
+        if response.status_code == 404:
+            return 0
+        description = self._checked(response)
+        workers = description[0].get("workers", []) if description else []  # type: ignore[index]
+        return sum(w.get("status") == "READY" for w in workers)
+
+    def scale(self, min_workers: int, max_workers: int | None = None, timeout: int = 120) -> dict:
+        """Set the worker count and wait until TorchServe has applied it."""
+        params = {
+            "min_worker": min_workers,
+            "max_worker": max_workers if max_workers is not None else min_workers,
+            "synchronous": "true",
+            "timeout": timeout,
+        }
+        response = self.request("PUT", "management", f"/models/{self.model}", params=params, timeout=timeout + 10)
+        return self._checked(response)  # type: ignore[return-value]
+
+    def metrics(self) -> str:
+        response = self.session.get(self.endpoints.metrics_url, timeout=self.timeout)
+        response.raise_for_status()
+        return response.text

