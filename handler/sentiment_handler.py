@@ -58,7 +58,7 @@ class SentimentHandler(BaseHandler):
     def postprocess(self, outcomes: list) -> list[str]:
         responses = []
         for idx, outcome in enumerate(outcomes):
-            self.context.set_response_header(idx, "Content-Type", "application/json")
+            self.context.set_response_content_type(idx, "application/json")
             if isinstance(outcome, RequestError):
                 self.context.set_response_status(outcome.status, outcome.message, idx)
             responses.append(json.dumps(outcome.to_dict()))

@@ -19,9 +19,20 @@ _AUTH_REFUSALS = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DE
 
 
 class GrpcPredictionError(RuntimeError):
-    def __init__(self, code: grpc.StatusCode, details: str):
-        self.code, self.details = code, details
+    """A refused or failed prediction; `status` is the HTTP-style code the handler chose."""
+
+    def __init__(self, code: grpc.StatusCode, details: str, status: int | None = None):
+        self.code, self.details, self.status = code, details, status
         super().__init__(f"{code.name}: {details}")
+
+
+def _raise_if_error(body: object) -> None:
+    # TorchServe 0.12's gRPC frontend answers OK even when the handler set a 4xx status for
+    # the request, so the handler's JSON error body is recognised here.
+    if isinstance(body, dict) and {"code", "type", "message"} <= body.keys():
+        status = int(body["code"])
+        code = grpc.StatusCode.INVALID_ARGUMENT if status < 500 else grpc.StatusCode.INTERNAL
+        raise GrpcPredictionError(code, str(body["message"]), status)
 
 
 class GrpcClient:
@@ -51,7 +62,9 @@ class GrpcClient:
         for attempt in range(2):
             try:
                 response = self.stub.Predictions(request, metadata=self._metadata(), timeout=self.timeout)
-                return json.loads(response.prediction)
+                body = json.loads(response.prediction)
+                _raise_if_error(body)
+                return body
             except grpc.RpcError as err:
                 refused = err.code() in _AUTH_REFUSALS or "token" in (err.details() or "").lower()
                 if attempt == 0 and refused and self.keys.refresh("inference", self.endpoints.management_url):

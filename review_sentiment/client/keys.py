@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import requests
@@ -39,7 +40,15 @@ class KeyFile:
     def _read(self) -> dict[str, str]:
         if not self.enabled:
             return {}
-        data = json.loads(self.path.read_text())  # type: ignore[union-attr]
+        # TorchServe rewrites the file in place: a read can catch it half written.
+        for _ in range(20):
+            try:
+                data = json.loads(self.path.read_text())  # type: ignore[union-attr]
+                break
+            except json.JSONDecodeError:
+                time.sleep(0.1)
+        else:
+            return {}
         return {kind: entry["key"] for kind, entry in data.items() if isinstance(entry, dict) and "key" in entry}
 
     def key(self, kind: str) -> str | None:

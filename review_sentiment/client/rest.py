@@ -22,7 +22,8 @@ class ApiError(RuntimeError):
 
 
 def _is_auth_refusal(response: requests.Response) -> bool:
-    # TorchServe answers 401 on most APIs, but 400 on /ping, when the token is missing or wrong.
+    # TorchServe 0.12 answers 400 InvalidKeyException when the key is missing, wrong or expired;
+    # 401 is accepted too, should a later release use it.
     return response.status_code == 401 or (response.status_code == 400 and "token" in response.text.lower())
 
 

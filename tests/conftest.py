@@ -1,0 +1,51 @@
+"""Shared fixtures. Serving fixtures start a real TorchServe (Java frontend, Python workers)
+with a tiny random DistilBERT, in a run folder of its own with free ports."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from review_sentiment.endpoints import Endpoints  # noqa: E402
+from review_sentiment.serve.archive import build_archive  # noqa: E402
+from review_sentiment.serve.server import TorchServeProcess  # noqa: E402
+from tests.helpers import make_tiny_checkpoint  # noqa: E402
+
+# Batching is easy to observe with a generous delay; two workers allowed for scaling tests.
+TEST_MODEL_CONFIG = {
+    "minWorkers": 1,
+    "maxWorkers": 1,
+    "batchSize": 8,
+    "maxBatchDelay": 300,
+    "responseTimeout": 60,
+    "handler": {"max_length": 64, "max_chars": 2000, "torch_threads": 1, "warmup": True},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "checkpoint")
+
+
+@pytest.fixture(scope="session")
+def model_store(tmp_path_factory, tiny_checkpoint) -> Path:
+    store = tmp_path_factory.mktemp("model_store")
+    config = store.parent / "model-config.test.yaml"
+    config.write_text(yaml.safe_dump(TEST_MODEL_CONFIG))
+    build_archive(tiny_checkpoint, store, "sentiment", config)
+    return store
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory, model_store):
+    """A TorchServe with token auth ON (the default), serving the tiny model as 'sentiment'."""
+    process = TorchServeProcess(run_dir=tmp_path_factory.mktemp("run"), model_store=model_store)
+    process.start("sentiment=sentiment.mar", Endpoints.free(), timeout=180)
+    yield process
+    process.stop()

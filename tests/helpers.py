@@ -1,0 +1,70 @@
+"""Test helpers: tiny models made on the fly, and TorchServe's real Context for handler tests."""
+
+from __future__ import annotations
+
+import io
+import logging
+from importlib import resources
+from pathlib import Path
+
+import torch
+from transformers import AutoTokenizer, DistilBertConfig, DistilBertForSequenceClassification
+
+from training.base_model import minilm_path
+from training.labels import ID2LABEL, LABEL2ID
+
+
+def make_tiny_checkpoint(path: Path, seed: int = 0) -> Path:
+    """A 2-layer, dim-32 DistilBERT with random weights and the real uncased WordPiece tokenizer."""
+    torch.manual_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
+    config = DistilBertConfig(
+        vocab_size=tokenizer.vocab_size,
+        dim=32,
+        n_layers=2,
+        n_heads=2,
+        hidden_dim=64,
+        id2label=ID2LABEL,
+        label2id=LABEL2ID,
+    )
+    DistilBertForSequenceClassification(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def handler_context(model_dir: Path, handler_config: dict | None = None, yaml_extra: dict | None = None):
+    """TorchServe's own Context, as its worker builds it (initialize-time part)."""
+    from ts.context import Context
+    from ts.metrics.metric_cache_yaml_impl import MetricsCacheYamlImpl
+
+    metrics = MetricsCacheYamlImpl(str(resources.files("ts") / "configs" / "metrics.yaml"))
+    metrics.initialize_cache()
+    yaml_config = {"handler": handler_config or {}, **(yaml_extra or {})}
+    return Context("sentiment", str(model_dir), {"model": {}}, 8, None, "0.12.0", metrics=metrics, model_yaml_config=yaml_config)
+
+
+def start_batch(context, headers: list[dict]) -> None:
+    """Per-request part of the context for one batch: ids and request headers."""
+    from ts.context import RequestProcessor
+
+    context.request_ids = {i: f"req-{i}" for i in range(len(headers))}
+    context.request_processor = [RequestProcessor(h) for h in headers]
+    context.metrics.request_ids = context.request_ids
+
+
+class LogCapture:
+    """Everything logged while active, as one string (to prove review text is not logged)."""
+
+    def __enter__(self) -> LogCapture:
+        self.buffer = io.StringIO()
+        self.handler = logging.StreamHandler(self.buffer)
+        logging.getLogger().addHandler(self.handler)
+        logging.getLogger().setLevel(logging.DEBUG)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        logging.getLogger().removeHandler(self.handler)
+
+    @property
+    def text(self) -> str:
+        return self.buffer.getvalue()

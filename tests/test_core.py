@@ -1,0 +1,153 @@
+"""The inference core without TorchServe: encoding policy, validation, settings, devices."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from review_sentiment.core.classifier import SentimentClassifier, default_threads, prepare_model, resolve_device
+from review_sentiment.core.encoding import head_tail, pad_batch, special_tokens, token_ids
+from review_sentiment.core.errors import EmptyText, MalformedJson, NotUtf8, RequestError, TextTooLong
+from review_sentiment.core.settings import InferenceSettings
+from review_sentiment.core.validation import payload_of, review_text
+
+
+@pytest.fixture(scope="module")
+def classifier(tiny_checkpoint) -> SentimentClassifier:
+    return SentimentClassifier.load(tiny_checkpoint, InferenceSettings(max_length=32, max_chars=500))
+
+
+def test_head_tail_keeps_both_ends():
+    ids = list(range(100))
+    assert head_tail(ids, 10, 0.3) == [0, 1, 2, 93, 94, 95, 96, 97, 98, 99]
+    assert head_tail(ids, 10, 0.0) == list(range(90, 100))
+    assert head_tail(ids, 10, 1.0) == list(range(10))
+    assert head_tail([1, 2], 10, 0.25) == [1, 2]
+
+
+def test_token_ids_truncate_long_reviews_to_max_length_with_special_tokens(classifier):
+    tok = classifier.tokenizer
+    prefix, suffix = special_tokens(tok)
+    assert (prefix, suffix) == ([tok.cls_token_id], [tok.sep_token_id])
+    long_review = "filler words here " * 200 + "but in the end I returned it"
+    ids = token_ids(tok, ["short one", long_review], max_length=32, head_fraction=0.25)
+    assert len(ids[1]) == 32 and ids[1][0] == tok.cls_token_id and ids[1][-1] == tok.sep_token_id
+    assert tok.decode(ids[1][-8:-1]) == "but in the end i returned it"  # the verdict at the end survives
+    assert tok.decode(ids[1][1:8]).startswith("filler words here")
+    assert len(ids[0]) == 4
+
+
+def test_pad_batch_pads_to_the_longest_of_the_batch():
+    batch = pad_batch([[5, 6, 7], [5]], pad_id=0)
+    assert batch["input_ids"].tolist() == [[5, 6, 7], [5, 0, 0]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+
+
+@pytest.mark.parametrize(
+    ("payload", "content_type", "error"),
+    [
+        ("", None, EmptyText),
+        (" \n\t ", "text/plain", EmptyText),
+        (b"\xff\xfe bad", None, NotUtf8),
+        (b"{not json", "application/json", MalformedJson),
+        ({"review": "no text key"}, "application/json", MalformedJson),
+        ({"text": 42}, "application/json", MalformedJson),
+        ([1, 2], "application/json", MalformedJson),
+        ("x" * 501, "text/plain", TextTooLong),
+    ],
+)
+def test_invalid_payloads_raise_typed_errors(payload, content_type, error):
+    with pytest.raises(error) as caught:
+        review_text(payload, max_chars=500, content_type=content_type)
+    assert 400 <= caught.value.status < 500
+    body = caught.value.to_dict()
+    assert body["type"] == error.__name__ and body["code"] == caught.value.status
+
+
+def test_valid_payloads():
+    assert review_text("Great", 500) == "Great"
+    assert review_text(b"Caf\xc3\xa9 cream", 500) == "Café cream"
+    assert review_text({"text": "Nice"}, 500) == "Nice"
+    assert review_text(b'{"text": "From gRPC"}', 500) == "From gRPC"
+    assert review_text(b"{curly start, not JSON}", 500) == "{curly start, not JSON}"
+    assert payload_of({"body": b"x"}) == b"x" and payload_of({"data": "y"}) == "y"
+
+
+def test_classify_keeps_order_and_fails_only_bad_requests(classifier):
+    payloads = ["I love it", "", {"text": "meh"}, b"\xff", "x" * 600, "Terrible"]
+    outcomes, stats = classifier.classify(payloads)
+    assert len(outcomes) == len(payloads)
+    kinds = [type(o).__name__ for o in outcomes]
+    assert kinds == ["Prediction", "EmptyText", "Prediction", "NotUtf8", "TextTooLong", "Prediction"]
+    assert stats.size == 3 and stats.tokens <= stats.padded_tokens
+    # Each valid answer equals what the text gets on its own: batching changes nothing.
+    alone = classifier.predict(["Terrible"])[0]
+    assert outcomes[5].probabilities == pytest.approx(alone.probabilities, abs=1e-5)
+    for o in outcomes:
+        if not isinstance(o, RequestError):
+            assert o.score == max(o.probabilities.values())
+            assert sum(o.probabilities.values()) == pytest.approx(1.0)
+            assert o.label == max(o.probabilities, key=o.probabilities.get)
+
+
+def test_all_invalid_batch_runs_no_model(classifier):
+    outcomes, stats = classifier.classify(["", b"\xff"])
+    assert stats is None and all(isinstance(o, RequestError) for o in outcomes)
+
+
+def test_settings_defaults_yaml_then_env():
+    assert InferenceSettings.from_sources(None, {}) == InferenceSettings()
+    s = InferenceSettings.from_sources(
+        {"max_length": 128, "cpu_precision": "bf16"}, {"SENTIMENT_MAX_LENGTH": "64", "SENTIMENT_WARMUP": "false"}
+    )
+    assert (s.max_length, s.cpu_precision, s.warmup) == (64, "bf16", False)
+    with pytest.raises(ValueError, match="cpu_precision"):
+        InferenceSettings.from_sources({"cpu_precision": "fp8"}, {})
+    with pytest.raises(ValueError, match="max_length"):
+        InferenceSettings(max_length=4096)
+
+
+def test_device_selection(monkeypatch):
+    assert resolve_device(None) == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("0") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("1") == torch.device("cuda:1")
+    assert resolve_device(None) == torch.device("cpu")
+
+
+def test_threads_never_oversubscribe(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert default_threads(1) == 2 and default_threads(2) == 1 and default_threads(4) == 1
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
+def test_cpu_precisions(tiny_checkpoint, precision):
+    clf = SentimentClassifier.load(tiny_checkpoint, InferenceSettings(cpu_precision=precision, warmup=False))
+    linear_types = {type(m).__name__ for m in clf.model.modules() if "Linear" in type(m).__name__}
+    if precision == "int8":
+        assert any("Dynamic" in name or "Quantized" in name for name in linear_types) or any(
+            "quantized" in type(m).__module__ for m in clf.model.modules()
+        )
+    else:
+        dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
+        assert next(clf.model.parameters()).dtype == dtype
+    prediction = clf.predict(["Lovely texture, will buy again"])[0]
+    assert sum(prediction.probabilities.values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_gpu_precision_casts_for_cuda(tiny_checkpoint, monkeypatch):
+    """On CUDA the weights are cast to gpu_precision (fp16 by default); checked with the
+    device move stubbed out, since CI has no GPU."""
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_checkpoint)
+    seen = {}
+
+    def fake_to(*args, **kwargs):
+        seen.update(kwargs)
+        return model
+
+    monkeypatch.setattr(model, "to", fake_to)
+    prepare_model(model, torch.device("cuda:0"), InferenceSettings())
+    assert seen == {"device": torch.device("cuda:0"), "dtype": torch.float16}

@@ -1,0 +1,189 @@
+"""Evaluation: metrics on hand-computable cases, the baseline, and one small end-to-end run."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from training.baseline import baseline_probabilities, fit_baseline
+from training.data import LabelledSet, LoadReport
+from training.metrics import (
+    ECE_BINS,
+    classification_metrics,
+    confidences,
+    expected_calibration_error,
+    predicted_labels,
+    reliability,
+    roc_auc,
+)
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+# --- metrics ----------------------------------------------------------------------------
+
+
+def test_perfect_classifier():
+    m = classification_metrics([0, 0, 1, 1], [0.1, 0.2, 0.9, 0.8])
+    assert m["n"] == 4
+    assert m["accuracy"] == 1.0 and m["macro_f1"] == 1.0 and m["roc_auc"] == 1.0
+    assert m["confusion_matrix"] == {"labels": ["negative", "positive"], "matrix": [[2, 0], [0, 2]]}
+    for cls in ("negative", "positive"):
+        assert m["per_class"][cls] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 2}
+
+
+def test_known_confusion_matrix():
+    # TN=3, FP=1, FN=2, TP=2.
+    labels = [0, 0, 0, 0, 1, 1, 1, 1]
+    probs = [0.1, 0.2, 0.3, 0.7, 0.4, 0.45, 0.6, 0.9]
+    m = classification_metrics(labels, probs)
+    assert m["confusion_matrix"]["matrix"] == [[3, 1], [2, 2]]
+    assert m["accuracy"] == pytest.approx(5 / 8)
+    pos, neg = m["per_class"]["positive"], m["per_class"]["negative"]
+    assert (pos["precision"], pos["recall"], pos["f1"]) == pytest.approx((2 / 3, 1 / 2, 4 / 7))
+    assert (neg["precision"], neg["recall"], neg["f1"]) == pytest.approx((3 / 5, 3 / 4, 2 / 3))
+    assert m["macro_f1"] == pytest.approx((4 / 7 + 2 / 3) / 2)
+    # Positive scores {0.4, 0.45, 0.6, 0.9} beat negative ones {0.1, 0.2, 0.3, 0.7} in 13 of 16 pairs.
+    assert m["roc_auc"] == pytest.approx(13 / 16)
+    assert m["brier"] == pytest.approx(np.mean(np.square(np.array(probs) - labels)))
+
+
+def test_half_is_negative_and_confidence_is_of_the_predicted_label():
+    assert predicted_labels([0.5, 0.51, 0.2]).tolist() == [0, 1, 0]
+    assert confidences([0.5, 0.9, 0.2]).tolist() == pytest.approx([0.5, 0.9, 0.8])
+
+
+def test_ece_zero_when_perfectly_calibrated():
+    # Confidence 0.9 with 9 of 10 right, and confidence 0.75 (p=0.25, says negative) with 3 of 4 right.
+    labels = [1] * 9 + [0] + [0] * 3 + [1]
+    probs = [0.9] * 10 + [0.25] * 4
+    assert expected_calibration_error(labels, probs) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_ece_of_an_overconfident_classifier():
+    # Confidence 0.95 but 6 of 10 right (gap 0.35); confidence 0.9 (p=0.1) but 5 of 10 right (gap 0.4).
+    labels = [1] * 6 + [0] * 4 + [0] * 5 + [1] * 5
+    probs = [0.95] * 10 + [0.1] * 10
+    assert expected_calibration_error(labels, probs) == pytest.approx((10 * 0.35 + 10 * 0.4) / 20)
+    assert expected_calibration_error([1, 0] * 5, [0.99] * 10) == pytest.approx(0.49)
+
+
+def test_reliability_bins():
+    labels = [1] * 6 + [0] * 4 + [0] * 5 + [1] * 5
+    probs = [0.95] * 10 + [0.1] * 10
+    bins = reliability(labels, probs)
+    assert len(bins) == ECE_BINS
+    assert bins[0]["lower"] == 0.0 and bins[-1]["upper"] == 1.0
+    assert sum(b["count"] for b in bins) == 20
+    full = [b for b in bins if b["count"]]
+    assert [(b["count"], b["confidence"], b["accuracy"]) for b in full] == [
+        (10, pytest.approx(0.9), pytest.approx(0.5)),
+        (10, pytest.approx(0.95), pytest.approx(0.6)),
+    ]
+    assert all(b["confidence"] is None and b["accuracy"] is None for b in bins if not b["count"])
+    assert all(b["lower"] < b["confidence"] <= b["upper"] for b in full)
+
+
+def test_auc_undefined_for_one_class_and_output_is_json():
+    assert roc_auc([1, 1, 1], [0.2, 0.6, 0.9]) is None
+    m = classification_metrics([1, 1, 1], [0.2, 0.6, 0.9])
+    assert m["roc_auc"] is None
+    assert json.loads(json.dumps(m)) == m
+
+
+@pytest.mark.parametrize(
+    ("labels", "probs"),
+    [([0, 1], [0.5]), ([], []), ([0, 2], [0.1, 0.9]), ([0, 1], [0.1, 1.2])],
+)
+def test_bad_inputs_are_refused(labels, probs):
+    with pytest.raises(ValueError):
+        classification_metrics(labels, probs)
+
+
+# --- baseline ---------------------------------------------------------------------------
+
+
+def test_baseline_learns_obvious_words():
+    texts = ["a great film, loved it", "great acting and loved the story", "awful film, hated it", "hated it, awful"]
+    train = LabelledSet("toy", texts * 3, [1, 1, 0, 0] * 3, LoadReport("toy"))
+    probs = baseline_probabilities(fit_baseline(train), ["loved it, great", "awful, hated it"])
+    assert probs.shape == (2,)
+    assert probs[0] > 0.5 > probs[1]
+
+
+# --- end to end -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A random 1-layer DistilBERT with the real (MiniLM) WordPiece tokenizer."""
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification, DistilBertTokenizerFast
+
+    from training.base_model import minilm_path
+    from training.labels import ID2LABEL, LABEL2ID
+
+    path = tmp_path_factory.mktemp("tiny") / "model"
+    tokenizer = DistilBertTokenizerFast.from_pretrained(minilm_path())
+    config = DistilBertConfig(
+        vocab_size=tokenizer.vocab_size,
+        dim=32,
+        n_layers=1,
+        n_heads=2,
+        hidden_dim=64,
+        id2label=ID2LABEL,
+        label2id=LABEL2ID,
+    )
+    DistilBertForSequenceClassification(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    log = [
+        {"loss": 0.69, "step": 1},
+        {"loss": 0.6, "step": 2},
+        {"eval_loss": 0.62, "eval_accuracy": 0.6, "step": 2},
+        {"train_runtime": 1.0, "step": 2},
+    ]
+    (path / "training_info.json").write_text(json.dumps({"args": {"max_length": 128}, "log_history": log}))
+    return path
+
+
+def test_evaluate_writes_every_report(tiny_model, tmp_path):
+    import torch
+
+    from training.evaluate import SETS, evaluate
+
+    out = tmp_path / "report"
+    threads = torch.get_num_threads()
+    result = evaluate(tiny_model, out, max_length=64, limit=40, batch_size=16, threads=1)
+    assert torch.get_num_threads() == threads  # the caller's setting is restored
+
+    for name in ("metrics.json", "report.md", "reliability.png", "curves.png"):
+        assert (out / name).stat().st_size > 0, name
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved == json.loads(json.dumps(result))
+    assert set(saved["sets"]) == set(SETS) == {"imdb-test", "uci-amazon", "uci-yelp", "fine-foods-5star"}
+    for name, s in saved["sets"].items():
+        assert s["size"] == 40 == s["model"]["n"] == s["baseline"]["n"], name
+        assert 0 <= s["model"]["accuracy"] <= 1 and 0 <= s["baseline"]["ece"] <= 1
+    assert "great (5 stars) vs the rest" in saved["sets"]["fine-foods-5star"]["description"]
+    assert saved["max_length"] == 64 and saved["limit"] == 40
+    assert saved["model"] == str(tiny_model.resolve())
+    assert {"torch", "transformers", "cpu"} <= set(saved["environment"])
+    assert saved["size"]["model"]["parameters"] > 0 and saved["size"]["model"]["safetensors_mb"] > 0
+    for system in ("model", "baseline"):
+        assert set(saved["speed"][system]) == {"batch_1_ms_per_review", "batch_32_ms_per_review"}
+    assert saved["baseline"]["train_size"] == 40
+    assert saved["training"]["max_length"] == 128
+
+    report = (out / "report.md").read_text()
+    assert all(name in report for name in SETS)
+    assert "great (5 stars) vs the rest" in report and "ECE" in report and "Size and speed" in report
+
+
+def test_missing_training_log_is_skipped(tmp_path):
+    from training.evaluate import plot_curves, training_info, training_summary
+
+    assert training_info(tmp_path) is None and training_summary(None) is None
+    assert plot_curves([{"train_runtime": 1.0, "step": 3}], tmp_path / "curves.png") is False
+    assert not (tmp_path / "curves.png").exists()

@@ -1,0 +1,93 @@
+"""The TorchServe handler with TorchServe's own Context, without Java (as TorchServe's unit
+tests do): order, per-request errors in a mixed batch, metrics, and no review text in logs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from ts.metrics.metric_type_enum import MetricTypes
+
+from handler.sentiment_handler import CHECKPOINT_DIR, SentimentHandler
+from tests.helpers import LogCapture, handler_context, start_batch
+
+SECRET = "zanzibar-marker-review-4711"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, tiny_checkpoint):
+    folder = tmp_path_factory.mktemp("model_dir")
+    shutil.copytree(tiny_checkpoint, folder / CHECKPOINT_DIR)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def handler(model_dir):
+    h = SentimentHandler()
+    h.initialize(handler_context(model_dir, {"max_length": 32, "max_chars": 300, "torch_threads": 1}))
+    return h
+
+
+
+@pytest.fixture
+def batch(handler, model_dir):
+    context = handler_context(model_dir, {"max_length": 32, "max_chars": 300})
+
+    def run(rows, content_types):
+        start_batch(context, [{"Content-Type": ct} if ct else {} for ct in content_types])
+        return handler.handle(rows, context), context
+
+    return run
+
+
+def test_initialize_reads_handler_settings(handler):
+    assert handler.initialized
+    assert handler.classifier.settings.max_length == 32
+    assert str(handler.device) == "cpu"
+
+
+def test_results_in_request_order(batch):
+    texts = [f"review number {i} was {'great' if i % 2 else 'bad'}" for i in range(6)]
+    responses, context = batch([{"body": t} for t in texts], ["text/plain"] * 6)
+    assert len(responses) == 6
+    for i, response in enumerate(responses):
+        assert set(json.loads(response)) == {"label", "score", "probabilities"}
+        assert context.get_response_status(i)[0] == 200
+    # Same text, same place: each answer matches the text classified alone.
+    alone, _ = batch([{"body": texts[3]}], ["text/plain"])
+    assert json.loads(alone[0])["probabilities"] == pytest.approx(json.loads(responses[3])["probabilities"])
+
+
+def test_mixed_batch_fails_only_the_bad_requests(batch):
+    rows = [
+        {"body": "Lovely scent"},
+        {"body": ""},
+        {"body": {"text": "Dried out my skin"}},
+        {"body": b"\xff\xfe"},
+        {"body": {"txt": "typo in key"}},
+        {"body": "y" * 301},
+        {"data": b'{"text": "sent over gRPC"}'},
+    ]
+    types = ["text/plain", "text/plain", "application/json", None, "application/json", "text/plain", None]
+    responses, context = batch(rows, types)
+    codes = [context.get_response_status(i)[0] for i in range(len(rows))]
+    assert codes == [200, 400, 200, 400, 400, 413, 200]
+    bodies = [json.loads(r) for r in responses]
+    assert bodies[1]["type"] == "EmptyText" and bodies[3]["type"] == "NotUtf8"
+    assert bodies[4]["type"] == "MalformedJson" and bodies[5]["type"] == "TextTooLong"
+    assert all("label" in bodies[i] for i in (0, 2, 6))
+    assert all(context.get_response_content_type(i) == "application/json" for i in range(len(rows)))
+
+
+def test_batch_metrics_are_recorded(batch):
+    _, context = batch([{"body": "one"}, {"body": "two two"}, {"body": ""}], ["text/plain"] * 3)
+    for name in ("BatchSize", "TokensPerBatch", "PaddedTokensPerBatch", "PreprocessTime", "InferenceTime"):
+        context.metrics.get_metric(name, MetricTypes.HISTOGRAM)  # raises if never recorded
+    context.metrics.get_metric("RejectedRequests", MetricTypes.COUNTER)
+
+
+def test_review_text_never_logged(batch):
+    with LogCapture() as logs:
+        batch([{"body": SECRET}, {"body": {"text": SECRET}}, {"body": SECRET * 100}], ["text/plain"] * 3)
+    assert SECRET not in logs.text

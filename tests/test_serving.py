@@ -1,0 +1,253 @@
+"""Against a real TorchServe started by the `server` fixture (token auth on, tiny model)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import psutil
+import pytest
+import requests
+
+from review_sentiment import cli
+from review_sentiment.client.grpc_client import GrpcClient, GrpcPredictionError
+from review_sentiment.client.rest import ApiError, TorchServeClient
+from review_sentiment.endpoints import Endpoints
+from review_sentiment.serve.server import TorchServeProcess
+
+pytestmark = pytest.mark.serving
+
+MARKER = "quokka-privacy-marker-9931"
+
+
+@pytest.fixture
+def client(server) -> TorchServeClient:
+    return TorchServeClient.for_run_dir(server.run_dir)
+
+
+def check_prediction(body: dict) -> None:
+    assert set(body) == {"label", "score", "probabilities"}
+    assert set(body["probabilities"]) == {"negative", "positive"}
+    assert body["label"] in ("negative", "positive")
+    assert body["score"] == pytest.approx(body["probabilities"][body["label"]])
+    assert sum(body["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+
+
+def histogram(metrics_text: str, name: str) -> dict[str, float]:
+    """Bucket counts, _count and _sum of one Prometheus histogram of the handler."""
+    values = {}
+    for line in metrics_text.splitlines():
+        match = re.match(rf'{name}_(bucket|count|sum)\{{.*?(?:le="([^"]+)")?.*\}} ([\d.eE+-]+)$', line)
+        if match:
+            kind, le, value = match.groups()
+            values[f"le={le}" if kind == "bucket" else kind] = float(value)
+    return values
+
+
+def test_rest_text_and_json(client):
+    check_prediction(client.predict("The shade is perfect and it lasts all day."))
+    check_prediction(client.predict_json({"text": "Broke my skin out, returning it."}))
+    # The same review gives the same answer whichever way it is sent.
+    text = "Smells lovely but feels greasy"
+    assert client.predict(text)["probabilities"] == pytest.approx(client.predict_json({"text": text})["probabilities"])
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "status", "kind"),
+    [
+        (b"", "text/plain", 400, "EmptyText"),
+        (b"   ", "text/plain", 400, "EmptyText"),
+        (b"\xff\xfe\xfa", "application/octet-stream", 400, "NotUtf8"),
+        (b'{"review": "wrong key"}', "application/json", 400, "MalformedJson"),
+        (b"{broken json", "application/json", 400, "MalformedJson"),
+        (b"x" * 2001, "text/plain", 413, "TextTooLong"),
+    ],
+)
+def test_bad_requests_get_4xx_json(client, data, content_type, status, kind):
+    response = client.request(
+        "POST", "inference", "/predictions/sentiment", data=data, headers={"Content-Type": content_type}
+    )
+    assert response.status_code == status
+    body = response.json()
+    assert body["type"] == kind and body["code"] == status and body["message"]
+
+
+def test_batching_and_a_bad_request_fails_alone(client):
+    """Concurrent requests are batched (batch size > 1 seen by the handler's metric); the bad
+    ones in those batches fail alone and the server stays healthy."""
+    before = histogram(client.metrics(), "BatchSize")
+    texts = [f"Review {i}: {'love it' if i % 3 else 'hate it'}" for i in range(24)]
+    bad = {5: "", 11: "   ", 17: "z" * 5000}
+    payloads = [bad.get(i, t) for i, t in enumerate(texts)]
+    barrier = threading.Barrier(len(payloads))
+
+    def send(text):
+        barrier.wait()
+        try:
+            return 200, client.predict(text)
+        except ApiError as err:
+            return err.status, err.body
+
+    with ThreadPoolExecutor(len(payloads)) as pool:
+        results = list(pool.map(send, payloads))
+    for i, (status, body) in enumerate(results):
+        if i in bad:
+            assert 400 <= status < 500 and body["message"]
+        else:
+            assert status == 200
+            check_prediction(body)
+    assert client.ping() == {"status": "Healthy"}
+    after = histogram(client.metrics(), "BatchSize")
+    batches = after["count"] - before.get("count", 0)
+    requests_in_batches = after["sum"] - before.get("sum", 0)
+    assert requests_in_batches == len(payloads) - len(bad)
+    assert batches < requests_in_batches, "no batch held more than one request"
+
+
+def test_grpc_predictions(server, client):
+    with GrpcClient.for_run_dir(server.run_dir) as grpc_client:
+        text = "Great value for the price, my new favourite mascara"
+        body = grpc_client.predict(text)
+        check_prediction(body)
+        assert body["probabilities"] == pytest.approx(client.predict(text)["probabilities"], abs=1e-5)
+        with pytest.raises(GrpcPredictionError) as caught:
+            grpc_client.predict("   ")
+        assert "empty" in caught.value.details.lower() and caught.value.status == 400
+
+
+def test_cli_scales_workers_up_and_down(server, client, capsys):
+    run_dir = str(server.run_dir)
+    assert cli.main(["--run-dir", run_dir, "scale", "2"]) == 0
+    workers = client.describe()[0]["workers"]
+    assert len(workers) == 2 and all(w["status"] == "READY" for w in workers)
+    assert "2 workers" in capsys.readouterr().out
+    check_prediction(client.predict("Still answering with two workers"))
+    assert cli.main(["--run-dir", run_dir, "scale", "1"]) == 0
+    assert len(client.describe()[0]["workers"]) == 1
+    assert cli.main(["--run-dir", run_dir, "describe"]) == 0
+    assert json.loads(capsys.readouterr().out.split("\n", 1)[1])[0]["modelName"] == "sentiment"
+
+
+def test_cli_predict_file(server, tmp_path, capsys):
+    source = tmp_path / "reviews.csv"
+    with source.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "text"])
+        for i in range(12):
+            writer.writerow([i, "" if i == 4 else f"Review {i}, really {'good' if i % 2 else 'bad'}"])
+    output = tmp_path / "scored.csv"
+    code = cli.main(["--run-dir", str(server.run_dir), "predict", "--file", str(source), "--output", str(output)])
+    assert code == 1  # one review was refused
+    rows = list(csv.DictReader(output.open()))
+    assert [r["id"] for r in rows] == [str(i) for i in range(12)]
+    assert rows[4]["error"] and not rows[4]["label"]
+    assert all(r["label"] in ("negative", "positive") for i, r in enumerate(rows) if i != 4)
+    jsonl = tmp_path / "reviews.jsonl"
+    jsonl.write_text("\n".join(json.dumps({"text": f"line {i}"}) for i in range(3)) + "\n")
+    assert cli.main(["--run-dir", str(server.run_dir), "predict", "--file", str(jsonl)]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    assert len(lines) == 3 and all("label" in x["prediction"] for x in lines)
+
+
+def test_prometheus_metrics_include_the_handlers(client):
+    client.predict("metrics please")
+    text = client.metrics()
+    for name in ("BatchSize", "TokensPerBatch", "PaddedTokensPerBatch", "PreprocessTime", "InferenceTime"):
+        assert histogram(text, name).get("count", 0) >= 1, name
+    assert "ts_inference_requests_total" in text
+
+
+def test_token_auth(server, client):
+    endpoints = Endpoints.load(server.run_dir)
+    predict_url = f"{endpoints.inference_url}/predictions/sentiment"
+    # TorchServe 0.12 refuses a missing or wrong key with 400 InvalidKeyException, on every API.
+    for refused in (
+        requests.post(predict_url, data=b"no key", timeout=10),
+        requests.get(f"{endpoints.inference_url}/ping", timeout=10),
+        requests.get(f"{endpoints.management_url}/models", timeout=10),
+        requests.post(predict_url, data=b"bad key", headers={"Authorization": "Bearer nope"}, timeout=10),
+    ):
+        assert refused.status_code == 400 and refused.json()["type"] == "InvalidKeyException"
+    keys = json.loads((server.run_dir / "key_file.json").read_text())
+    ok = requests.post(
+        predict_url, data=b"with key", headers={"Authorization": f"Bearer {keys['inference']['key']}"}, timeout=10
+    )
+    assert ok.status_code == 200
+    # The management key does not open the inference API.
+    wrong = requests.post(
+        predict_url, data=b"x", headers={"Authorization": f"Bearer {keys['management']['key']}"}, timeout=10
+    )
+    assert wrong.status_code == 400
+    # Registering models over the API is off by default.
+    register = requests.post(
+        f"{endpoints.management_url}/models",
+        params={"url": "other.mar"},
+        headers={"Authorization": f"Bearer {keys['management']['key']}"},
+        timeout=10,
+    )
+    assert register.status_code >= 400
+
+
+def test_rotated_key_file_is_picked_up(server, client):
+    client.predict("warm the client's key cache")
+    old = client.keys.key("inference")
+    endpoints = Endpoints.load(server.run_dir)
+    keys = json.loads((server.run_dir / "key_file.json").read_text())
+    # An operator rotates the inference key through the token API.
+    rotated = requests.get(
+        f"{endpoints.management_url}/token",
+        params={"type": "inference"},
+        headers={"Authorization": f"Bearer {keys['API']['key']}"},
+        timeout=10,
+    )
+    assert rotated.status_code == 200
+    new = json.loads((server.run_dir / "key_file.json").read_text())["inference"]["key"]
+    assert new != old
+    check_prediction(client.predict("after rotation"))  # refused once, re-read, retried
+    assert client.keys.key("inference") == new
+    with GrpcClient.for_run_dir(server.run_dir) as grpc_client:
+        grpc_client.keys._keys = {"inference": old}  # a gRPC client still holding the old key
+        check_prediction(grpc_client.predict("gRPC after rotation"))
+
+
+def test_expired_key_is_renewed_with_the_api_key(server, client):
+    """A key the server refuses while the file still holds it (as after expiry): the client
+    asks the token API for a new one, with the API key from the same file."""
+    key_file = server.run_dir / "key_file.json"
+    data = json.loads(key_file.read_text())
+    data["inference"]["key"] = "expired1"
+    key_file.write_text(json.dumps(data))
+    fresh = TorchServeClient.for_run_dir(server.run_dir)
+    check_prediction(fresh.predict("after expiry"))
+    assert fresh.keys.key("inference") not in ("expired1", None)
+
+
+def test_review_text_is_not_logged(server, client):
+    client.predict(f"A review that must stay private: {MARKER}")
+    client.request("POST", "inference", "/predictions/sentiment", data=f"{MARKER}" * 1000)
+    for path in server.log_dir.rglob("*"):
+        if path.is_file():
+            assert MARKER not in path.read_text(errors="replace"), path.name
+
+
+def test_auth_off_switch_and_clean_stop(tmp_path, model_store):
+    """With auth off no key is needed; stop leaves no process and no unpacked model."""
+    process = TorchServeProcess(run_dir=tmp_path / "run", model_store=model_store)
+    endpoints = process.start("sentiment=sentiment.mar", Endpoints.free(), auth=False, timeout=180)
+    try:
+        assert not (process.run_dir / "key_file.json").exists()
+        response = requests.post(f"{endpoints.inference_url}/predictions/sentiment", data=b"no key needed", timeout=30)
+        assert response.status_code == 200
+        check_prediction(response.json())
+        pid = process.pid()
+        family = [pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))]
+        assert len(family) >= 2  # the Java frontend and at least one Python worker
+        assert any((process.tmp_dir / "models").iterdir())
+    finally:
+        assert process.stop()
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in family)
+    assert not process.tmp_dir.exists()
+    assert not process.is_running()
