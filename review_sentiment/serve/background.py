@@ -1,0 +1,92 @@
+"""Run a helper process (the Gradio UI) in the background with a pid file, for `make serve`.
+
+python -m review_sentiment.serve.background start ui --url http://127.0.0.1:7860 -- python -m ui.app
+python -m review_sentiment.serve.background stop ui
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import requests
+
+from review_sentiment import paths
+
+
+def _pid_file(name: str):
+    return paths.RUN_DIR / f"{name}.pid"
+
+
+def running_pid(name: str) -> int | None:
+    try:
+        pid = int(_pid_file(name).read_text())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def start(name: str, command: list[str], url: str | None, timeout: float = 120) -> int:
+    if running_pid(name):
+        raise SystemExit(f"{name} is already running (pid {running_pid(name)}); `make stop` first")
+    log_dir = paths.RUN_DIR / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with open(log_dir / f"{name}.log", "ab") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
+    _pid_file(name).write_text(str(process.pid))
+    deadline = time.monotonic() + timeout
+    while url:
+        if process.poll() is not None:
+            raise SystemExit(f"{name} exited with {process.returncode}; see {log_dir / f'{name}.log'}")
+        try:
+            if requests.get(url, timeout=2).status_code < 500:
+                break
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            stop(name)
+            raise SystemExit(f"{name} did not answer at {url} within {timeout:.0f}s")
+        time.sleep(0.5)
+    return process.pid
+
+
+def stop(name: str, timeout: float = 20) -> bool:
+    pid = running_pid(name)
+    _pid_file(name).unlink(missing_ok=True)
+    if pid is None:
+        return False
+    os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return True
+        time.sleep(0.2)
+    os.killpg(pid, signal.SIGKILL)
+    return True
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    command = argv[argv.index("--") + 1 :] if "--" in argv else []
+    own = argv[: argv.index("--")] if "--" in argv else argv
+    parser = argparse.ArgumentParser()
+    parser.add_argument("action", choices=["start", "stop"])
+    parser.add_argument("name")
+    parser.add_argument("--url", help="wait until this URL answers")
+    args = parser.parse_args(own)
+    if args.action == "start":
+        pid = start(args.name, command, args.url)
+        print(f"{args.name} running (pid {pid})" + (f" at {args.url}" if args.url else ""))
+    else:
+        print(f"{args.name} stopped" if stop(args.name) else f"{args.name} was not running")
+
+
+if __name__ == "__main__":
+    main()
