@@ -40,7 +40,9 @@ def handler_context(model_dir: Path, handler_config: dict | None = None, yaml_ex
     metrics = MetricsCacheYamlImpl(str(resources.files("ts") / "configs" / "metrics.yaml"))
     metrics.initialize_cache()
     yaml_config = {"handler": handler_config or {}, **(yaml_extra or {})}
-    return Context("sentiment", str(model_dir), {"model": {}}, 8, None, "0.12.0", metrics=metrics, model_yaml_config=yaml_config)
+    return Context(
+        "sentiment", str(model_dir), {"model": {}}, 8, None, "0.12.0", metrics=metrics, model_yaml_config=yaml_config
+    )
 
 
 def start_batch(context, headers: list[dict]) -> None:

@@ -29,7 +29,6 @@ def handler(model_dir):
     return h
 
 
-
 @pytest.fixture
 def batch(handler, model_dir):
     context = handler_context(model_dir, {"max_length": 32, "max_chars": 300})

@@ -115,11 +115,19 @@ def launch(app: gr.Blocks, host: str, port: int, block: bool = True) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Web page for the review sentiment classifier.")
-    parser.add_argument("--host", default=os.environ.get("SENTIMENT_UI_HOST", DEFAULT_HOST))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("SENTIMENT_UI_PORT", DEFAULT_PORT)))
+    parser.add_argument(
+        "--host", default=os.environ.get("SENTIMENT_UI_HOST", DEFAULT_HOST), help="also SENTIMENT_UI_HOST"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("SENTIMENT_UI_PORT", DEFAULT_PORT)),
+        help="also SENTIMENT_UI_PORT",
+    )
     parser.add_argument("--run-dir", type=Path, default=paths.RUN_DIR, help="TorchServe run folder (keys, endpoints)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up self-checks
     launch(build_app(TorchServeClient.for_run_dir(args.run_dir)), args.host, args.port)
 
 
