@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 
@@ -52,9 +52,12 @@ class Endpoints:
     def load(cls, run_dir: Path) -> Endpoints:
         """The endpoints a running server recorded in `run_dir`, else the environment's."""
         recorded = run_dir / "endpoints.json"
-        if recorded.exists():
-            return cls(**json.loads(recorded.read_text()))
-        return cls.from_env()
+        if not recorded.exists():
+            return cls.from_env()
+        endpoints = cls(**json.loads(recorded.read_text()))
+        # A client on another host (e.g. the UI container) names the server's host itself.
+        host = os.environ.get("SENTIMENT_HOST")
+        return replace(endpoints, host=host) if host else endpoints
 
     def save(self, run_dir: Path) -> None:
         (run_dir / "endpoints.json").write_text(json.dumps(asdict(self), indent=2))

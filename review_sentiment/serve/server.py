@@ -16,8 +16,10 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -229,6 +231,7 @@ def main(argv: list[str] | None = None) -> None:
         help="turn token authorization off (trusted networks only); also SENTIMENT_AUTH=off",
     )
     start.add_argument("--timeout", type=float, default=300)
+    start.add_argument("--wait", action="store_true", help="stay in the foreground until stopped (containers)")
     sub.add_parser("stop")
     args = parser.parse_args(argv)
 
@@ -240,6 +243,18 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"--models must look like name=file.mar, got {args.models!r}")
     endpoints = server.start(args.models, bind=args.bind, auth=not args.no_auth, timeout=args.timeout)
     _print_urls(endpoints, server.run_dir, not args.no_auth)
+    if args.wait:
+        _wait_until_stopped(server)
+
+
+def _wait_until_stopped(server: TorchServeProcess) -> None:
+    """Block while TorchServe runs; SIGTERM or Ctrl-C stops it cleanly (container entry point)."""
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    while server.is_running() and not stopping.wait(2):
+        pass
+    server.stop()
 
 
 if __name__ == "__main__":
