@@ -131,7 +131,11 @@ class TorchServeProcess:
         with open(self.log_dir / "torchserve_stdout.log", "ab") as out:
             subprocess.run(command, cwd=self.run_dir, env=self._env(), stdout=out, stderr=out, check=True)
         names = [m.split("=", 1)[0] for m in models.split(",")]
-        self.wait_ready(TorchServeClient(endpoints, self.run_dir / "key_file.json"), names, timeout)
+        try:
+            self.wait_ready(TorchServeClient(endpoints, self.run_dir / "key_file.json"), names, timeout)
+        except BaseException:
+            self.stop()  # never leave a half-started server behind
+            raise
         return endpoints
 
     def wait_ready(self, client: TorchServeClient, model_names: list[str], timeout: float) -> None:
@@ -146,7 +150,6 @@ class TorchServeProcess:
             with contextlib.suppress(requests.ConnectionError, FileNotFoundError):
                 pending = [name for name in pending if client.ready_workers(name) == 0]
             if pending and time.monotonic() > deadline:
-                self.stop()
                 raise ServerError(f"no READY worker for {pending} after {timeout:.0f}s; see {self.log_dir}")
             time.sleep(0.5)
 
