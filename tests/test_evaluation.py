@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 
+from tests.helpers import make_tiny_checkpoint
 from training.baseline import baseline_probabilities, fit_baseline
 from training.data import LabelledSet, LoadReport
 from training.metrics import (
@@ -119,25 +120,8 @@ def test_baseline_learns_obvious_words():
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    """A random 1-layer DistilBERT with the real (MiniLM) WordPiece tokenizer."""
-    from transformers import DistilBertConfig, DistilBertForSequenceClassification, DistilBertTokenizerFast
-
-    from training.base_model import minilm_path
-    from training.labels import ID2LABEL, LABEL2ID
-
-    path = tmp_path_factory.mktemp("tiny") / "model"
-    tokenizer = DistilBertTokenizerFast.from_pretrained(minilm_path())
-    config = DistilBertConfig(
-        vocab_size=tokenizer.vocab_size,
-        dim=32,
-        n_layers=1,
-        n_heads=2,
-        hidden_dim=64,
-        id2label=ID2LABEL,
-        label2id=LABEL2ID,
-    )
-    DistilBertForSequenceClassification(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
+    """A tiny random DistilBERT (tests.helpers) with a made-up training log for the curves."""
+    path = make_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "model")
     log = [
         {"loss": 0.69, "step": 1},
         {"loss": 0.6, "step": 2},

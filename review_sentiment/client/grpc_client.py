@@ -44,7 +44,7 @@ class GrpcClient:
         timeout: float = 60,
     ):
         self.endpoints = endpoints or Endpoints.load(paths.RUN_DIR)
-        self.keys = key_file if isinstance(key_file, KeyFile) else KeyFile(key_file or paths.RUN_DIR / "key_file.json")
+        self.keys = KeyFile.of(key_file)
         self.model, self.timeout = model, timeout
         self.channel = grpc.insecure_channel(self.endpoints.grpc_target)
         self.stub = inference_pb2_grpc.InferenceAPIsServiceStub(self.channel)

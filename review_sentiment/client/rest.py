@@ -44,7 +44,7 @@ class TorchServeClient:
         session: requests.Session | None = None,
     ):
         self.endpoints = endpoints or Endpoints.load(paths.RUN_DIR)
-        self.keys = key_file if isinstance(key_file, KeyFile) else KeyFile(key_file or paths.RUN_DIR / "key_file.json")
+        self.keys = KeyFile.of(key_file)
         self.model, self.timeout = model, timeout
         self.session = session or requests.Session()
 
