@@ -37,7 +37,7 @@ $(INSTALLED): requirements.txt
 $(TEST_INSTALLED): $(INSTALLED)
 	@if ! command -v chromium >/dev/null || ! apt-cache show r-cran-modeldata >/dev/null 2>&1; then \
 		$(SUDO) apt-get update -q; fi
-	command -v chromium >/dev/null || $(SUDO) apt-get install -y -q chromium
+	command -v chromium >/dev/null || DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium
 	touch $@
 
 train: install
