@@ -139,3 +139,11 @@ def test_smoke_fine_tune_lowers_loss_and_serves(tmp_path):
     classifier = SentimentClassifier.load(model_dir, InferenceSettings(max_length=16))
     predictions = classifier.predict(["great product, love it", "terrible, broke quickly"])
     assert [p.label for p in predictions] == ["positive", "negative"]
+
+
+def test_base_model_accepts_a_local_checkpoint_folder(tiny_checkpoint):
+    """`--base-model` takes any Hub id or folder; a DistilBERT folder loads as it is."""
+    model, tokenizer = load_base(str(tiny_checkpoint))
+    assert type(model).__name__ == "DistilBertForSequenceClassification"
+    assert model.config.dim == 32 and model.config.id2label == {0: "negative", 1: "positive"}
+    assert tokenizer("a review")["input_ids"][0] == tokenizer.cls_token_id
