@@ -424,7 +424,7 @@ def _evaluate(
     plot_reliability(results, report_dir / "reliability.png")
 
     result = {
-        "model": str(model_dir.resolve()),
+        "model": os.path.relpath(model_dir),  # relative: reports get committed
         "max_length": max_length,
         "head_fraction": classifier.settings.head_fraction,
         "precision": "fp32",

@@ -46,6 +46,8 @@ def release(source: Path, target: Path = RELEASED_MODEL, max_length: int = 256) 
     for name in RELEASE_FILES:
         if (source / name).exists():
             shutil.copy2(source / name, target / name)
+    if (source.parent / "data_report.md").exists():  # written by training.train beside the model
+        shutil.copy2(source.parent / "data_report.md", target / "data_report.md")
     result = evaluate(target, target / "report", max_length=max_length)
     metrics = {
         "max_length": max_length,
