@@ -26,12 +26,14 @@ import yaml
 
 from review_sentiment.client.grpc_client import GrpcClient
 from review_sentiment.client.rest import TorchServeClient
-from review_sentiment.core.classifier import SentimentClassifier
+from review_sentiment.core.classifier import SentimentClassifier, cpu_precision
 from review_sentiment.core.settings import InferenceSettings
 from review_sentiment.endpoints import Endpoints
 from review_sentiment.paths import CONFIG_DIR, RELEASED_MODEL
 from review_sentiment.serve.archive import build_archive
 from review_sentiment.serve.server import TorchServeProcess
+
+MODEL_CONFIG = yaml.safe_load((CONFIG_DIR / "model-config.yaml").read_text())
 
 # 667 characters, the length the seed project benchmarked its Flask service with (1.69 req/s).
 SEED_REVIEW = (
@@ -41,7 +43,7 @@ SEED_REVIEW = (
     "the results would show up eventually. They did not. My pores look exactly the same as before and "
     "my skin feels a little tight after every use, which I never had with my old cleanser. The bottle "
     "is pretty and the pump works well, but for the money I would rather buy two bottles of the "
-    "drugstore brand I used before. Would not repurchase, and I would not recommend it to friends."
+    "drugstore brand I used before. Would not repurchase, and I would not recommend it to my friends."
 )[:667]
 
 
@@ -144,7 +146,8 @@ def environment() -> dict:
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "torchserve": "0.12.0",
-        "batch_size": yaml.safe_load((CONFIG_DIR / "model-config.yaml").read_text())["batchSize"],
+        "batch_size": MODEL_CONFIG["batchSize"],
+        "server_precision": cpu_precision(MODEL_CONFIG["handler"]["cpu_precision"]),
         "review_chars": len(SEED_REVIEW),
     }
 
@@ -153,7 +156,7 @@ def markdown(env: dict, core: list[dict], server: list[dict]) -> str:
     lines = [
         f"Machine: {env['cpu']}, {env['cores']} cores; {env['date']}; Python {env['python']}, torch {env['torch']}, "
         f"transformers {env['transformers']}, TorchServe {env['torchserve']}; review of {env['review_chars']} chars; "
-        f"TorchServe batchSize {env['batch_size']}.",
+        f"TorchServe batchSize {env['batch_size']}, CPU precision {env['server_precision']}.",
         "",
         "| core (no server), precision | batch 1 ms | batch 16 reviews/s |",
         "|---|---|---|",

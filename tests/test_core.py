@@ -151,3 +151,13 @@ def test_gpu_precision_casts_for_cuda(tiny_checkpoint, monkeypatch):
     monkeypatch.setattr(model, "to", fake_to)
     prepare_model(model, torch.device("cuda:0"), InferenceSettings())
     assert seen == {"device": torch.device("cuda:0"), "dtype": torch.float16}
+
+
+@pytest.mark.parametrize(("native_bf16", "expected"), [(True, torch.bfloat16), (False, torch.float32)])
+def test_auto_cpu_precision_follows_the_cpu(tiny_checkpoint, monkeypatch, native_bf16, expected):
+    from review_sentiment.core import classifier as core
+
+    monkeypatch.setattr(core, "cpu_has_bf16", lambda: native_bf16)
+    assert InferenceSettings().cpu_precision == "auto"
+    clf = SentimentClassifier.load(tiny_checkpoint, InferenceSettings(warmup=False))
+    assert next(clf.model.parameters()).dtype == expected

@@ -23,6 +23,7 @@ import torch
 from transformers import Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
+from review_sentiment.core.classifier import cpu_has_bf16
 from review_sentiment.core.encoding import pad_batch, token_ids
 from training import data as datasets
 from training.base_model import DEFAULT_BASE_MODEL, load_base
@@ -56,14 +57,6 @@ def make_collator(pad_id: int):
 def accuracy(eval_pred) -> dict[str, float]:
     logits, labels = eval_pred
     return {"accuracy": float((logits.argmax(-1) == labels).mean())}
-
-
-def cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def load_training_set(args) -> datasets.LabelledSet:
