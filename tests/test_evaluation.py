@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -152,7 +153,7 @@ def test_evaluate_writes_every_report(tiny_model, tmp_path):
         assert 0 <= s["model"]["accuracy"] <= 1 and 0 <= s["baseline"]["ece"] <= 1
     assert "great (5 stars) vs the rest" in saved["sets"]["fine-foods-5star"]["description"]
     assert saved["max_length"] == 64 and saved["limit"] == 40
-    assert saved["model"] == str(tiny_model.resolve())
+    assert Path(saved["model"]).resolve() == tiny_model.resolve()
     assert {"torch", "transformers", "cpu"} <= set(saved["environment"])
     assert saved["size"]["model"]["parameters"] > 0 and saved["size"]["model"]["safetensors_mb"] > 0
     for system in ("model", "baseline"):
