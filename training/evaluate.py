@@ -258,21 +258,25 @@ def _num(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def _system_rows(sets: dict[str, dict]):
+    """(set name, set result, system key, report label, metrics) for each system that ran."""
+    for name, result in sets.items():
+        for system, label in SYSTEMS.items():
+            if result.get(system) is not None:
+                yield name, result, system, label, result[system]
+
+
 def _quality_table(sets: dict[str, dict]) -> list[str]:
     lines = [
         "| set | reviews | system | accuracy | macro F1 | ROC-AUC | ECE |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name, result in sets.items():
-        for system, label in SYSTEMS.items():
-            m = result.get(system)
-            if m is None:
-                continue
-            first = system == "model"
-            lines.append(
-                f"| {name if first else ''} | {result['size'] if first else ''} | {label} | {_num(m['accuracy'])} "
-                f"| {_num(m['macro_f1'])} | {_num(m['roc_auc'])} | {_num(m['ece'])} |"
-            )
+    for name, result, system, label, m in _system_rows(sets):
+        first = system == "model"
+        lines.append(
+            f"| {name if first else ''} | {result['size'] if first else ''} | {label} | {_num(m['accuracy'])} "
+            f"| {_num(m['macro_f1'])} | {_num(m['roc_auc'])} | {_num(m['ece'])} |"
+        )
     return lines
 
 
@@ -281,16 +285,12 @@ def _detail_table(sets: dict[str, dict]) -> list[str]:
         "| set | system | negative P / R / F1 | positive P / R / F1 | confusion [[TN, FP], [FN, TP]] |",
         "|---|---|---|---|---|",
     ]
-    for name, result in sets.items():
-        for system, label in SYSTEMS.items():
-            m = result.get(system)
-            if m is None:
-                continue
-            cells = [
-                " / ".join(_num(m["per_class"][c][k], 2) for k in ("precision", "recall", "f1"))
-                for c in ("negative", "positive")
-            ]
-            lines.append(f"| {name} | {label} | {cells[0]} | {cells[1]} | {m['confusion_matrix']['matrix']} |")
+    for name, _, _, label, m in _system_rows(sets):
+        cells = [
+            " / ".join(_num(m["per_class"][c][k], 2) for k in ("precision", "recall", "f1"))
+            for c in ("negative", "positive")
+        ]
+        lines.append(f"| {name} | {label} | {cells[0]} | {cells[1]} | {m['confusion_matrix']['matrix']} |")
     return lines
 
 
@@ -430,7 +430,7 @@ def _evaluate(
         "precision": "fp32",
         "batch_size": batch_size,
         "limit": limit,
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "environment": environment(),
         "run": {"seconds": round(time.time() - started, 1), "load_average_1m": load_average},
         "sets": results,

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import grpc
 
-from review_sentiment import paths
-from review_sentiment.client.keys import KeyFile
+from review_sentiment.client.base import ServerClient
 from review_sentiment.client.protos import ensure_stubs
-from review_sentiment.endpoints import Endpoints
 
 ensure_stubs()
 from review_sentiment.client.grpc_stubs import inference_pb2, inference_pb2_grpc  # noqa: E402
@@ -35,23 +32,11 @@ def _raise_if_error(body: object) -> None:
         raise GrpcPredictionError(code, str(body["message"]), status)
 
 
-class GrpcClient:
-    def __init__(
-        self,
-        endpoints: Endpoints | None = None,
-        key_file: str | Path | KeyFile | None = None,
-        model: str = paths.MODEL_NAME,
-        timeout: float = 60,
-    ):
-        self.endpoints = endpoints or Endpoints.load(paths.RUN_DIR)
-        self.keys = KeyFile.of(key_file)
-        self.model, self.timeout = model, timeout
+class GrpcClient(ServerClient):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.channel = grpc.insecure_channel(self.endpoints.grpc_target)
         self.stub = inference_pb2_grpc.InferenceAPIsServiceStub(self.channel)
-
-    @classmethod
-    def for_run_dir(cls, run_dir: Path, **kwargs) -> GrpcClient:
-        return cls(Endpoints.load(run_dir), run_dir / "key_file.json", **kwargs)
 
     def _metadata(self) -> list[tuple[str, str]]:
         return [(k.lower(), v) for k, v in self.keys.headers("inference").items()]

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import requests
 
-from review_sentiment import paths
-from review_sentiment.client.keys import KeyFile
-from review_sentiment.endpoints import Endpoints
+from review_sentiment.client.base import ServerClient
 
 
 class ApiError(RuntimeError):
@@ -34,23 +31,10 @@ def _body(response: requests.Response) -> object:
         return response.text
 
 
-class TorchServeClient:
-    def __init__(
-        self,
-        endpoints: Endpoints | None = None,
-        key_file: str | Path | KeyFile | None = None,
-        model: str = paths.MODEL_NAME,
-        timeout: float = 60,
-        session: requests.Session | None = None,
-    ):
-        self.endpoints = endpoints or Endpoints.load(paths.RUN_DIR)
-        self.keys = KeyFile.of(key_file)
-        self.model, self.timeout = model, timeout
+class TorchServeClient(ServerClient):
+    def __init__(self, *args, session: requests.Session | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
         self.session = session or requests.Session()
-
-    @classmethod
-    def for_run_dir(cls, run_dir: Path, **kwargs) -> TorchServeClient:
-        return cls(Endpoints.load(run_dir), run_dir / "key_file.json", **kwargs)
 
     def request(self, method: str, api: str, path: str, **kwargs) -> requests.Response:
         """One call to the `api` ("inference" or "management"); retried once after a refusal

@@ -1,0 +1,28 @@
+"""What every client of one TorchServe holds: its endpoints, its keys and the model name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Self
+
+from review_sentiment import paths
+from review_sentiment.client.keys import KeyFile
+from review_sentiment.endpoints import Endpoints
+
+
+class ServerClient:
+    def __init__(
+        self,
+        endpoints: Endpoints | None = None,
+        key_file: str | Path | KeyFile | None = None,
+        model: str = paths.MODEL_NAME,
+        timeout: float = 60,
+    ):
+        self.endpoints = endpoints or Endpoints.load(paths.RUN_DIR)
+        self.keys = KeyFile.of(key_file)
+        self.model, self.timeout = model, timeout
+
+    @classmethod
+    def for_run_dir(cls, run_dir: Path, **kwargs) -> Self:
+        """A client of the server that runs from `run_dir` (its endpoints.json and key_file.json)."""
+        return cls(Endpoints.load(run_dir), run_dir / "key_file.json", **kwargs)
