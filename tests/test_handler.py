@@ -90,3 +90,32 @@ def test_review_text_never_logged(batch):
     with LogCapture() as logs:
         batch([{"body": SECRET}, {"body": {"text": SECRET}}, {"body": SECRET * 100}], ["text/plain"] * 3)
     assert SECRET not in logs.text
+
+
+def _service_batch(bodies: list[str]) -> list[dict]:
+    """A batch as TorchServe's worker receives it from the Java frontend."""
+    return [
+        {
+            "requestId": f"req-{i}".encode(),
+            "parameters": [{"name": "body", "contentType": "text/plain", "value": body}],
+            "headers": [{"name": b"Content-Type", "value": b"text/plain"}],
+        }
+        for i, body in enumerate(bodies)
+    ]
+
+
+def test_a_wrong_result_count_fails_the_whole_batch_with_503(handler, model_dir, monkeypatch):
+    """TorchServe's own worker code (ts.service.Service) around the handler: one answer per
+    request passes; a handler returning one answer too few would fail the batch with 503."""
+    import struct
+
+    from ts.service import Service
+
+    metrics = handler_context(model_dir).metrics
+    service = Service("sentiment", str(model_dir), {"model": {}}, handler.handle, None, 8, metrics_cache=metrics)
+    service.cl_socket = None  # the worker sets its socket here; predict only passes it along
+    status = lambda message: struct.unpack("!i", bytes(message[:4]))[0]  # noqa: E731
+    assert status(service.predict(_service_batch(["good", "", "bad"]))) == 200
+    original = SentimentHandler.postprocess
+    monkeypatch.setattr(SentimentHandler, "postprocess", lambda self, outcomes: original(self, outcomes)[:-1])
+    assert status(service.predict(_service_batch(["good", "bad"]))) == 503
