@@ -24,16 +24,16 @@ import torch
 import transformers
 import yaml
 
+from review_sentiment import paths
 from review_sentiment.client.grpc_client import GrpcClient
 from review_sentiment.client.rest import TorchServeClient
 from review_sentiment.core.classifier import SentimentClassifier, cpu_precision
 from review_sentiment.core.settings import InferenceSettings
 from review_sentiment.endpoints import Endpoints
-from review_sentiment.paths import CONFIG_DIR, RELEASED_MODEL
 from review_sentiment.serve.archive import build_archive
 from review_sentiment.serve.server import TorchServeProcess
 
-MODEL_CONFIG = yaml.safe_load((CONFIG_DIR / "model-config.yaml").read_text())
+MODEL_CONFIG = yaml.safe_load(paths.MODEL_CONFIG.read_text())
 
 # 667 characters, the length the seed project benchmarked its Flask service with (1.69 req/s).
 SEED_REVIEW = (
@@ -112,7 +112,7 @@ def bench_server(checkpoint: Path, requests_per_test: int, concurrency: int) -> 
     texts = [SEED_REVIEW] * requests_per_test
     with tempfile.TemporaryDirectory(prefix="sentiment-bench-") as tmp:
         work = Path(tmp)
-        build_archive(checkpoint, work / "store", "sentiment", CONFIG_DIR / "model-config.yaml")
+        build_archive(checkpoint, work / "store", "sentiment", paths.MODEL_CONFIG)
         for threads, workers_list in ((2, (1, 2)), (1, (2,))):
             process, _ = serve(work / "store", work, threads)
             try:
@@ -173,7 +173,7 @@ def markdown(env: dict, core: list[dict], server: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", default=str(RELEASED_MODEL))
+    parser.add_argument("--checkpoint", default=str(paths.RELEASED_MODEL))
     parser.add_argument("--requests", type=int, default=160, help="requests per TorchServe measurement")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=30, help="runs per in-process measurement")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO / "config"
+# Per-model settings packed into the .mar (CPU defaults; model-config.gpu.yaml for GPUs).
+MODEL_CONFIG = CONFIG_DIR / "model-config.yaml"
 HANDLER_FILE = REPO / "handler" / "sentiment_handler.py"
 # The released fine-tuned checkpoint (see models/review-sentiment/MODEL_CARD.md).
 RELEASED_MODEL = REPO / "models" / "review-sentiment"

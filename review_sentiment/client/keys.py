@@ -1,7 +1,7 @@
 """TorchServe's token keys, read from the key_file.json the server writes.
 
 Users never copy keys by hand: every client of the project holds a `KeyFile` and, when the
-server refuses a key (401, or 400 on /ping), calls `refresh()`: re-read the file, and if the
+server refuses a key (TorchServe 0.12 answers 400 InvalidKeyException), calls `refresh()`: re-read the file, and if the
 refused key is still there (it expired), ask the token API for a new one with the API key.
 """
 
@@ -13,8 +13,6 @@ import time
 from pathlib import Path
 
 import requests
-
-KINDS = ("inference", "management")
 
 
 class KeyFile:

@@ -49,7 +49,7 @@ def build_archive(
     checkpoint: str | Path,
     model_store: str | Path = paths.MODEL_STORE,
     model_name: str = paths.MODEL_NAME,
-    model_config: str | Path = paths.CONFIG_DIR / "model-config.yaml",
+    model_config: str | Path = paths.MODEL_CONFIG,
     version: str = "1.0",
 ) -> Path:
     """Write `<model_store>/<model_name>.mar` and return its path."""
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--checkpoint", default=str(paths.RELEASED_MODEL))
     parser.add_argument("--model-store", default=str(paths.MODEL_STORE))
     parser.add_argument("--model-name", default=paths.MODEL_NAME)
-    parser.add_argument("--model-config", default=str(paths.CONFIG_DIR / "model-config.yaml"))
+    parser.add_argument("--model-config", default=str(paths.MODEL_CONFIG))
     parser.add_argument("--version", default="1.0")
     args = parser.parse_args(argv)
     if not Path(args.checkpoint, "model.safetensors").exists():

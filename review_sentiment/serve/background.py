@@ -25,10 +25,9 @@ def _pid_file(name: str):
 def running_pid(name: str) -> int | None:
     try:
         pid = int(_pid_file(name).read_text())
-        os.kill(pid, 0)
-        return pid
     except (OSError, ValueError):
         return None
+    return pid if pid_exists(pid) else None
 
 
 def start(name: str, command: list[str], url: str | None, timeout: float = 120) -> int:
@@ -55,20 +54,34 @@ def start(name: str, command: list[str], url: str | None, timeout: float = 120) 
     return process.pid
 
 
+def still_alive(pids: list[int], timeout: float) -> list[int]:
+    """Wait up to `timeout` seconds for `pids` to exit; the ones that did not."""
+    deadline = time.monotonic() + timeout
+    alive = list(pids)
+    while alive:
+        alive = [pid for pid in alive if pid_exists(pid)]
+        if not alive or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    return alive
+
+
+def pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
 def stop(name: str, timeout: float = 20) -> bool:
     pid = running_pid(name)
     _pid_file(name).unlink(missing_ok=True)
     if pid is None:
         return False
     os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return True
-        time.sleep(0.2)
-    os.killpg(pid, signal.SIGKILL)
+    if still_alive([pid], timeout):
+        os.killpg(pid, signal.SIGKILL)
     return True
 
 

@@ -28,6 +28,7 @@ import requests
 from review_sentiment import paths
 from review_sentiment.client.rest import TorchServeClient
 from review_sentiment.endpoints import Endpoints
+from review_sentiment.serve.background import pid_exists, still_alive
 
 TORCHSERVE = str(Path(sys.executable).with_name("torchserve"))
 
@@ -162,11 +163,7 @@ class TorchServeProcess:
 
     def is_running(self) -> bool:
         pid = self.pid()
-        if pid is None:
-            return False
-        try:
-            os.kill(pid, 0)
-        except OSError:
+        if pid is None or not pid_exists(pid):
             return False
         cmdline = Path(f"/proc/{pid}/cmdline")
         return not cmdline.exists() or b"org.pytorch.serve.ModelServer" in cmdline.read_bytes()
@@ -181,10 +178,10 @@ class TorchServeProcess:
 
     def stop(self, timeout: float = 60) -> bool:
         """Stop the server and its workers, and remove the unpacked model; True if one ran."""
-        pid = self.pid()
-        if pid is None or not self.is_running():
+        if not self.is_running():
             shutil.rmtree(self.tmp_dir, ignore_errors=True)
             return False
+        pid = self.pid()
         workers = self._descendants(pid)
         # `--stop` alone returns before the server has exited; `--foreground` waits.
         subprocess.run(
@@ -195,16 +192,8 @@ class TorchServeProcess:
             timeout=timeout,
             check=False,
         )
-        deadline = time.monotonic() + timeout
-        for child in [pid, *workers]:
-            while time.monotonic() < deadline:
-                try:
-                    os.kill(child, 0)
-                except OSError:
-                    break
-                time.sleep(0.2)
-            else:
-                os.kill(child, 9)  # still alive after the timeout
+        for survivor in still_alive([pid, *workers], timeout):
+            os.kill(survivor, signal.SIGKILL)
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
         (self.run_dir / "key_file.json").unlink(missing_ok=True)
         return True
