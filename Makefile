@@ -20,7 +20,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 INSTALLED := $(VENV)/.installed
 TEST_INSTALLED := $(VENV)/.test-installed
 
-.PHONY: install train evaluate archive serve stop test lint bench clean
+.PHONY: install train evaluate archive serve ui stop test lint bench clean
 
 install: $(INSTALLED)
 
@@ -56,6 +56,10 @@ serve: archive
 		$(PY) -m ui.app --host $(UI_HOST) --port $(UI_PORT)
 	@echo "  UI          http://$(UI_HOST):$(UI_PORT)/"
 	@echo "Stop everything with: make stop"
+
+# The UI alone, in the foreground, for a TorchServe started elsewhere (its run folder: SENTIMENT_RUN_DIR).
+ui: install
+	$(PY) -m ui.app --host $(UI_HOST) --port $(UI_PORT)
 
 stop:
 	-@[ -x $(PY) ] && $(PY) -m review_sentiment.serve.background stop ui

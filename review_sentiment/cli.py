@@ -17,10 +17,10 @@ import csv
 import json
 import sys
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from review_sentiment import paths
+from review_sentiment.client.many import DEFAULT_CONCURRENCY, predict_many
 from review_sentiment.client.rest import ApiError, TorchServeClient
 
 
@@ -35,20 +35,6 @@ def read_reviews(path: Path, text_column: str) -> Iterator[dict]:
             yield from csv.DictReader(fh)
 
 
-def classify_all(client: TorchServeClient, texts: list[str], concurrency: int) -> list[dict]:
-    """Send requests concurrently, so TorchServe can batch them; results in input order."""
-
-    def one(text: str) -> dict:
-        try:
-            return client.predict(text)
-        except ApiError as err:
-            body = err.body if isinstance(err.body, dict) else {"message": str(err.body)}
-            return {"error": {"code": err.status, **body}}
-
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        return list(pool.map(one, texts))
-
-
 def _flat(result: dict) -> dict:
     if "error" in result:
         return {"label": "", "score": "", "error": result["error"].get("message", "")}
@@ -61,13 +47,13 @@ def cmd_predict(client: TorchServeClient, args: argparse.Namespace) -> int:
         missing = [i for i, row in enumerate(rows) if not isinstance(row.get(args.text_column), str)]
         if missing:
             sys.exit(f"{args.file}: rows {missing[:5]} have no '{args.text_column}' field")
-        results = classify_all(client, [row[args.text_column] for row in rows], args.concurrency)
+        results = predict_many(client, [row[args.text_column] for row in rows], args.concurrency)
         write_results(rows, results, Path(args.output) if args.output else None)
         failed = sum("error" in r for r in results)
         print(f"{len(results)} reviews, {failed} refused", file=sys.stderr)
         return 1 if failed else 0
     text = sys.stdin.read() if args.text in (None, "-") else args.text
-    result = classify_all(client, [text], 1)[0]
+    result = predict_many(client, [text], 1)[0]
     print(json.dumps(result, indent=2))
     return 1 if "error" in result else 0
 
@@ -116,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--file", help="CSV or JSONL file of reviews")
     predict.add_argument("--text-column", default="text", help="field holding the review (default: text)")
     predict.add_argument("--output", help="write CSV or JSONL here (default: JSONL on stdout)")
-    predict.add_argument("--concurrency", type=int, default=16, help="requests in flight (default 16)")
+    predict.add_argument(
+        "--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="requests in flight (default %(default)s)"
+    )
     sub.add_parser("describe", help="show the model's workers and batch settings")
     scale = sub.add_parser("scale", help="set the number of workers (management API)")
     scale.add_argument("workers", type=int)

@@ -1,11 +1,12 @@
-"""The Gradio page, driven by a real headless Chromium against the real TorchServe of the `server` fixture.
-
-Needs Debian's `chromium` and the `playwright` and `gradio` pip packages (`make install`); Playwright's
-own browser download is never used.
+"""The Gradio page against the real TorchServe of the `server` fixture: through gradio_client (the
+app's API) and in a real headless Chromium (Debian's, driven by Playwright; Playwright's own
+browser download is never used). Screenshots go to tests/output/ui/.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import socket
 from collections.abc import Iterator
@@ -29,14 +30,19 @@ CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
+    "--disable-dev-shm-usage",
     "--disable-quic",
     "--no-first-run",
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
 ]
+SCREENSHOTS = Path(__file__).parent / "output" / "ui"
+# Fresh output is greyed for ~150 ms while an overlay fades: screenshots want no transitions.
+NO_ANIMATIONS = "*, *::before, *::after { transition: none !important; animation: none !important; }"
 PRIVATE_MARKER = "quokka-privacy-marker-4417"
 TIMEOUT_MS = 60_000  # generous: the CPUs are shared with other work
+LABEL = re.compile(r"^\s*(positive|negative)\s*$")
 
 try:
     from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -44,7 +50,7 @@ except ImportError:  # reported by the `browser` fixture, so the tests fail rath
     sync_playwright = None
 
 try:
-    from ui.app import build_app, launch
+    from ui.app import UiSettings, build_app, launch
 except ImportError as error:
     _ui_import_error: ImportError | None = error
 else:
@@ -61,7 +67,7 @@ def serve(client: TorchServeClient) -> Iterator[str]:
     """Run the Gradio app for `client` in this process (background threads); yield its URL."""
     if _ui_import_error is not None:
         pytest.fail(f"the UI cannot be imported ({_ui_import_error}); `make install` installs gradio")
-    app = build_app(client)
+    app = build_app(client, UiSettings(max_rows=50))
     port = free_port()
     launch(app, "127.0.0.1", port, block=False)
     try:
@@ -97,7 +103,7 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     """A fresh page that fails the test if it requests anything but the local app."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     context.set_default_timeout(TIMEOUT_MS)
     requested: list[str] = []
     context.on("request", lambda request: requested.append(request.url))
@@ -108,54 +114,178 @@ def page(browser: Browser) -> Iterator[Page]:
     assert not external, f"the page fetched from outside: {external}"
 
 
+def open_page(page: Page, url: str) -> None:
+    page.goto(url)
+    page.add_style_tag(content=NO_ANIMATIONS)
+    expect(page.locator("#classify")).to_be_visible()
+
+
+def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True, animations="disabled")
+
+
 def classify(page: Page, text: str) -> None:
     page.locator("#review textarea").fill(text)
     page.locator("#classify").click()
 
 
-def test_classifies_a_review(page: Page, ui_url: str, tmp_path: Path):
-    page.goto(ui_url)
-    expect(page.locator("#classify")).to_be_visible()
+def label_of(page: Page):
+    return page.locator("#result").get_by_test_id("label-output-value")
+
+
+# --- The app's API, through gradio_client ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def api(ui_url: str):
+    from gradio_client import Client
+
+    return Client(ui_url, verbose=False, download_files=False)
+
+
+def test_api_classify(api):
+    probabilities, timing, error = api.predict("The shade is perfect and it lasts all day.", api_name="/classify")
+    assert probabilities["label"] in ("positive", "negative")
+    assert {c["label"] for c in probabilities["confidences"]} == {"positive", "negative"}
+    assert sum(c["confidence"] for c in probabilities["confidences"]) == pytest.approx(1, abs=1e-3)
+    assert re.search(r"Answered in \d+ ms", timing["value"] if isinstance(timing, dict) else timing)
+
+
+def test_api_batch_keeps_order_and_reports_refusals(api):
+    lines = "Great mascara\n\n   \nBroke after a week\n" + "x" * 2001  # blank lines skipped; one too long
+    summary, table, download = api.predict(lines, api_name="/classify_lines")
+    rows = table["data"]
+    assert [row[0] for row in rows] == [1, 2, 3]
+    assert rows[0][1] == "Great mascara" and rows[1][1] == "Broke after a week"
+    assert rows[0][2] in ("positive", "negative") and rows[1][2] in ("positive", "negative")
+    assert rows[2][2] == "" and rows[2][4].startswith("HTTP 413")
+    assert "3 reviews" in summary and "1 refused" in summary
+
+
+def test_api_server_state(api):
+    state = api.predict(api_name="/server_state")
+    assert re.search(r"Model \*\*sentiment\*\* version [\d.]+: \*\*1 of 1\*\* workers ready on CPU", state)
+
+
+# --- In the browser ---------------------------------------------------------------------------
+
+
+def test_classifies_a_review(page: Page, ui_url: str):
+    open_page(page, ui_url)
+    expect(page.locator("#server-state")).to_contain_text("1 of 1 workers ready")
     classify(page, "I'm disappointed. It does make my face look fresh, but doesn't remove blackheads.")
 
     result = page.locator("#result")
     # The headline is the predicted class; below it both classes with their probabilities.
-    expect(result.get_by_test_id("label-output-value")).to_have_text(re.compile(r"^\s*(positive|negative)\s*$"))
+    expect(label_of(page)).to_have_text(LABEL)
     expect(result).to_contain_text("positive")
     expect(result).to_contain_text("negative")
     percentages = re.findall(r"(\d+(?:\.\d+)?)%", result.inner_text())
     assert len(percentages) == 2 and sum(map(float, percentages)) == pytest.approx(100, abs=2)
+    expect(page.locator("#timing")).to_contain_text(re.compile(r"Answered in \d+ ms"))
     expect(page.locator("#error")).to_be_hidden()
-    page.screenshot(path=tmp_path / "ui.png", full_page=True)
+    screenshot(page, "one-review")
 
 
-def test_example_fills_the_textbox(page: Page, ui_url: str):
-    page.goto(ui_url)
+def test_ctrl_enter_submits(page: Page, ui_url: str):
+    open_page(page, ui_url)
+    box = page.locator("#review textarea")
+    box.fill("Smells lovely and lasts all day")
+    box.press("Control+Enter")
+    expect(label_of(page)).to_have_text(LABEL)
+    expect(box).to_have_value("Smells lovely and lasts all day")  # no newline added
+
+
+def test_example_fills_the_textbox_and_classifies(page: Page, ui_url: str):
+    open_page(page, ui_url)
     page.get_by_text("Total waste of money", exact=False).first.click()
     expect(page.locator("#review textarea")).to_have_value(re.compile("^Total waste of money"))
+    page.locator("#classify").click()
+    expect(label_of(page)).to_have_text(LABEL)
 
 
-def test_empty_review_shows_the_servers_message(page: Page, ui_url: str, tmp_path: Path):
-    page.goto(ui_url)
+def test_empty_and_too_long_reviews_are_explained(page: Page, ui_url: str):
+    open_page(page, ui_url)
     classify(page, "")
     error = page.locator("#error")
     expect(error).to_be_visible()
     expect(error).to_contain_text("HTTP 400")
-    expect(error).to_contain_text("review text is empty")  # TorchServe handler's own message
+    expect(error).to_contain_text("review text is empty")  # the handler's own message
     expect(page.get_by_text("Traceback")).to_have_count(0)
-    page.screenshot(path=tmp_path / "ui-error.png", full_page=True)
+    screenshot(page, "empty-review")
+
+    classify(page, "so good " * 300)  # 2,400 characters; the test server allows 2,000
+    expect(error).to_contain_text("HTTP 413")
 
     # The next good review clears the error again.
     classify(page, "Lovely texture, my skin has never looked better.")
-    expect(page.locator("#result").get_by_test_id("label-output-value")).to_have_text(re.compile("positive|negative"))
+    expect(label_of(page)).to_have_text(LABEL)
     expect(error).to_be_hidden()
 
 
+def test_batch_of_twenty_lines(page: Page, ui_url: str, tmp_path: Path):
+    reviews = [f"Review {i}: {'love this cream' if i % 2 else 'it broke after a week'}" for i in range(20)]
+    open_page(page, ui_url)
+    page.locator("#tab-many-button").click()
+    page.locator("#lines textarea").fill("\n".join(reviews))
+    page.locator("#classify-lines").click()
+
+    expect(page.locator("#batch-summary")).to_contain_text("20 reviews")
+    table = page.locator("#batch-table")
+    expect(table.get_by_text("Review 19: love this cream")).to_be_visible()
+    labels = re.findall(r"\b(positive|negative)\b", table.inner_text())
+    assert len(labels) == 20
+    screenshot(page, "many-reviews")
+
+    with page.expect_download() as download_info:
+        page.locator("#download a").first.click()
+    saved = tmp_path / "results.csv"
+    download_info.value.save_as(saved)
+    rows = list(csv.DictReader(io.StringIO(saved.read_text(encoding="utf-8"))))
+    assert [row["text"] for row in rows] == reviews
+    assert all(row["label"] in ("positive", "negative") and 0.5 <= float(row["score"]) <= 1 for row in rows)
+
+
+def test_batch_from_an_uploaded_csv(page: Page, ui_url: str, tmp_path: Path):
+    source = tmp_path / "sephora.csv"
+    with source.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["author_id", "rating", "review_text"])
+        for i in range(5):
+            writer.writerow([i, 5 - i, f"Review number {i}, {'great' if i < 3 else 'awful'} product"])
+    open_page(page, ui_url)
+    page.locator("#tab-many-button").click()
+    page.locator("#tab-csv-button").click()
+    page.locator("#csv input[type=file]").set_input_files(source)
+    expect(page.locator("#column input")).to_have_value("review_text")  # Sephora's column, guessed
+    page.locator("#classify-csv").click()
+    expect(page.locator("#batch-summary")).to_contain_text("5 reviews")
+    expect(page.locator("#batch-table").get_by_text("Review number 4, awful product")).to_be_visible()
+
+
+def test_model_without_workers_is_explained(page: Page, ui_url: str, server):
+    client = TorchServeClient.for_run_dir(server.run_dir)
+    client.scale(0)
+    try:
+        open_page(page, ui_url)
+        expect(page.locator("#server-state")).to_contain_text("still loading")
+        classify(page, "Nice shade")
+        expect(page.locator("#error")).to_contain_text("HTTP 503")
+        screenshot(page, "no-worker")
+    finally:
+        client.scale(1)
+    page.locator("#refresh").click()
+    expect(page.locator("#server-state")).to_contain_text("1 of 1 workers ready")
+
+
 def test_server_down_is_explained(page: Page, down_ui_url: str, caplog: pytest.LogCaptureFixture):
-    page.goto(down_ui_url)
+    open_page(page, down_ui_url)
+    expect(page.locator("#server-state")).to_contain_text("not reachable")
     classify(page, f"Great mascara. {PRIVATE_MARKER}")
     error = page.locator("#error")
     expect(error).to_contain_text(re.compile(r"TorchServe is not reachable at http://127\.0\.0\.1:\d+"))
     expect(page.get_by_text("Traceback")).to_have_count(0)
+    screenshot(page, "server-down")
     assert "classification failed: ConnectionError" in caplog.text  # the failure is logged, the review is not
     assert PRIVATE_MARKER not in caplog.text

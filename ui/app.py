@@ -1,16 +1,20 @@
-"""A small Gradio page in front of TorchServe: type a review, get its sentiment.
+"""The Gradio page in front of TorchServe: one review, many reviews, and the server's state.
 
-The page holds no model: every classification is one call to TorchServe's inference API through
-`TorchServeClient`, which also owns the token keys. Review text is never logged.
+The page holds no model: it calls TorchServe's inference API through the project's client
+(`ui/backend.py` does the work; this file is layout and wiring). Review text is never logged.
 
-    python -m ui.app [--host 127.0.0.1] [--port 7860] [--run-dir ./run]
+    python -m ui.app [--host 127.0.0.1] [--port 7860] [--run-dir ./run]     # `make ui`
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import os
+import shutil
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 # Before gradio is imported: no telemetry or version check, and no Hugging Face Hub calls.
@@ -18,87 +22,194 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import gradio as gr  # noqa: E402
-import requests  # noqa: E402
 
 from review_sentiment import paths  # noqa: E402
-from review_sentiment.client.rest import ApiError, TorchServeClient  # noqa: E402
+from review_sentiment.client.many import DEFAULT_CONCURRENCY  # noqa: E402
+from review_sentiment.client.rest import TorchServeClient  # noqa: E402
+from ui import backend  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 7860
 
+@dataclass(frozen=True)
+class UiSettings:
+    """Each from an environment variable; the defaults are what `make serve` uses."""
+
+    host: str = "127.0.0.1"  # SENTIMENT_UI_HOST
+    port: int = 7860  # SENTIMENT_UI_PORT
+    concurrency: int = DEFAULT_CONCURRENCY  # SENTIMENT_UI_CONCURRENCY: requests in flight in batch mode
+    max_rows: int = 5000  # SENTIMENT_UI_MAX_ROWS: reviews per batch
+
+    @classmethod
+    def from_env(cls, environ=os.environ) -> UiSettings:
+        default = cls()
+        return cls(
+            host=environ.get("SENTIMENT_UI_HOST", default.host),
+            port=int(environ.get("SENTIMENT_UI_PORT", default.port)),
+            concurrency=int(environ.get("SENTIMENT_UI_CONCURRENCY", default.concurrency)),
+            max_rows=int(environ.get("SENTIMENT_UI_MAX_ROWS", default.max_rows)),
+        )
+
+
+SEED_REVIEW = (
+    "I'm disappointed. It does make my face look fresh, but doesn't remove blackheads. I bought it because "
+    "it states in the name that it clears pores. Not what I expected for this price. It is a nice texture though."
+)
 EXAMPLES = [
-    "This moisturizer is amazing: my skin feels soft all day and it doesn't break me out.",
-    "The lipstick color is gorgeous and it really lasts through coffee and lunch.",
+    SEED_REVIEW,
+    "Love it!",
     "Total waste of money. The pump broke after a week and the cream smells like glue.",
-    "This serum gave me a rash on the first night. Returning it.",
-    "I'm disappointed. It does make my face look fresh, but doesn't remove blackheads.",
     "Nice packaging and a pleasant scent, but the foundation oxidizes and turns orange by noon.",
+    "The lipstick color is gorgeous and it really lasts through coffee and lunch.",
+    (
+        "I have combination skin that gets oily by lunchtime and flaky around my nose in winter, so I am picky "
+        "about moisturizers. I tried this one for six weeks before writing this. The first few days I was not "
+        "sure: it felt a little heavy when I applied it at night and I worried it would clog my pores. It did "
+        "not. By the second week the dry patches were gone, my makeup went on smoother in the morning and the "
+        "shine at midday was clearly less than with my old cream. The jar lasts a long time because you only "
+        "need a pea-sized amount. The scent is light and fades quickly. It is not cheap, but I have already "
+        "bought a second jar and I recommend it to anyone with skin like mine."
+    ),
 ]
 
-# System fonts only: the default theme would load web fonts, and the page must work offline.
+# System fonts only: the default theme loads web fonts, and the page must work offline.
 THEME = gr.themes.Default(
     font=["ui-sans-serif", "system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif"],
     font_mono=["ui-monospace", "Menlo", "Consolas", "monospace"],
 )
 CSS = """
-#error { border: 1px solid #b91c1c; background: #fef2f2; color: #7f1d1d; border-radius: 6px; padding: 8px 12px; }
+.message-error { border: 1px solid #b91c1c; background: #fef2f2; color: #7f1d1d; border-radius: 6px; padding: 8px; }
+#timing { color: #4b5563; font-size: 0.9em; }
+"""
+# Ctrl+Enter (Cmd+Enter on a Mac) in the review box presses Classify; Enter keeps adding lines.
+HEAD = """
+<script>
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && event.target.closest("#review")) {
+    event.preventDefault();
+    document.querySelector("#classify")?.click();
+  }
+});
+</script>
 """
 
 
-def error_message(error: Exception, client: TorchServeClient) -> str:
-    """A short, user-facing explanation of a failed call (no stack trace, no review text)."""
-    if isinstance(error, ApiError):
-        body = error.body
-        message = body.get("message") if isinstance(body, dict) else body
-        return f"TorchServe refused the request (HTTP {error.status}): {message or 'no details'}"
-    if isinstance(error, requests.ConnectionError):
-        return f"TorchServe is not reachable at {client.endpoints.inference_url}"
-    if isinstance(error, requests.Timeout):
-        return f"TorchServe did not answer within {client.timeout:g} s"
-    return f"Unexpected error: {type(error).__name__}"
-
-
-def classify(client: TorchServeClient, text: str) -> tuple[dict[str, float] | None, str | None]:
-    """(probabilities per class, None) on success, (None, error message) on failure."""
-    try:
-        result = client.predict(text)
-    except (ApiError, requests.RequestException) as error:
-        # Only the kind of failure is logged: the review itself stays private.
-        log.warning("classification failed: %s", type(error).__name__)
-        return None, error_message(error, client)
-    return dict(result["probabilities"]), None
-
-
-def build_app(client: TorchServeClient) -> gr.Blocks:
+def build_app(client: TorchServeClient, settings: UiSettings | None = None) -> gr.Blocks:
     """The page; `client` decides which TorchServe it talks to."""
+    settings = settings or UiSettings.from_env()
+    downloads = Path(tempfile.mkdtemp(prefix="sentiment-ui-"))  # result CSVs, removed at exit
+    atexit.register(shutil.rmtree, downloads, True)
 
-    def on_classify(text: str) -> tuple[dict[str, float] | None, gr.Markdown]:
-        probabilities, error = classify(client, text)
-        return probabilities, gr.Markdown(value=error or "", visible=error is not None)
+    def on_state() -> str:
+        return backend.server_state(client)[1]
 
-    with gr.Blocks(title="Review sentiment", analytics_enabled=False) as app:
+    def on_classify(text: str):
+        result = backend.classify_one(client, text)
+        timing = f"Answered in {result.elapsed_ms:.0f} ms (round trip to TorchServe)." if not result.error else ""
+        return (
+            result.probabilities,
+            gr.Markdown(value=timing, visible=bool(timing)),
+            gr.Markdown(value=result.error or "", visible=result.error is not None),
+        )
+
+    def scored(texts: list[str], sources: list[dict[str, str]] | None, progress: gr.Progress):
+        if not texts:
+            raise gr.Error("No reviews to classify: paste one review per line, or upload a CSV.")
+        if len(texts) > settings.max_rows:
+            raise gr.Error(f"{len(texts)} reviews: at most {settings.max_rows} at once (SENTIMENT_UI_MAX_ROWS).")
+        progress((0, len(texts)), desc="Classifying", unit="reviews")
+        rows = backend.classify_many(
+            client,
+            texts,
+            settings.concurrency,
+            lambda done, total: progress((done, total), desc="Classifying", unit="reviews"),
+        )
+        output = downloads / f"sentiment-{len(list(downloads.iterdir())) + 1}.csv"
+        output.write_text(backend.results_csv(rows, sources), encoding="utf-8")
+        positive = sum(r.label == "positive" for r in rows)
+        failed = sum(bool(r.error) for r in rows)
+        summary = f"{len(rows)} reviews: {positive} positive, {len(rows) - positive - failed} negative"
+        summary += f", {failed} refused (see the error column)." if failed else "."
+        return summary, backend.table(rows), gr.File(value=str(output), visible=True)
+
+    def on_lines(text: str, progress=gr.Progress()):  # noqa: B008 (Gradio's way to ask for a progress bar)
+        return scored(backend.lines_of(text), None, progress)
+
+    def on_csv(path: str | None, column: str | None, progress=gr.Progress()):  # noqa: B008
+        if not path:
+            raise gr.Error("Upload a CSV file first.")
+        columns, rows = backend.csv_rows(path)
+        if column not in columns:
+            raise gr.Error(f"Choose the column that holds the reviews (the file has: {', '.join(columns)}).")
+        return scored([row.get(column) or "" for row in rows], rows, progress)
+
+    def on_upload(path: str | None):
+        if not path:
+            return gr.Dropdown(choices=[], value=None)
+        try:
+            columns, _ = backend.csv_rows(path)
+        except (UnicodeDecodeError, OSError) as error:
+            raise gr.Error(f"Could not read the file as UTF-8 CSV ({type(error).__name__}).") from None
+        return gr.Dropdown(choices=columns, value=backend.guess_text_column(columns))
+
+    with gr.Blocks(title="Review sentiment", analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         gr.Markdown(
             "# Review sentiment\n"
-            "Classifies a beauty or product review as **positive** or **negative** "
-            f"with the DistilBERT model served by TorchServe at `{client.endpoints.inference_url}`."
+            "Says whether a product review is **positive** or **negative**, with the DistilBERT model "
+            f"served by TorchServe at `{client.endpoints.inference_url}`."
         )
-        with gr.Row():
-            with gr.Column(scale=3):
-                review = gr.Textbox(label="Review", lines=5, placeholder="Paste a review here...", elem_id="review")
-                button = gr.Button("Classify", variant="primary", elem_id="classify")
-            with gr.Column(scale=2):
-                result = gr.Label(label="Sentiment", num_top_classes=2, elem_id="result")
-                error = gr.Markdown(visible=False, elem_id="error")
-        gr.Examples(examples=[[text] for text in EXAMPLES], inputs=[review], label="Example reviews")
-        button.click(on_classify, inputs=review, outputs=[result, error], api_name="classify")
+        with gr.Row(equal_height=True):
+            state = gr.Markdown(elem_id="server-state")
+            refresh = gr.Button("Refresh", size="sm", scale=0, elem_id="refresh")
+
+        with gr.Tab("One review", elem_id="tab-one"):
+            with gr.Row():
+                with gr.Column(scale=3):
+                    review = gr.Textbox(
+                        label="Review",
+                        lines=6,
+                        placeholder="Paste a review here, then press Classify or Ctrl+Enter",
+                        elem_id="review",
+                    )
+                    button = gr.Button("Classify", variant="primary", elem_id="classify")
+                with gr.Column(scale=2):
+                    result = gr.Label(label="Sentiment", num_top_classes=2, elem_id="result")
+                    timing = gr.Markdown(visible=False, elem_id="timing")
+                    error = gr.Markdown(visible=False, elem_id="error", elem_classes="message-error")
+            gr.Examples(examples=[[text] for text in EXAMPLES], inputs=[review], label="Example reviews")
+
+        with gr.Tab("Many reviews", elem_id="tab-many"):
+            with gr.Tab("Paste lines", elem_id="tab-lines"):
+                lines = gr.Textbox(label="One review per line", lines=8, elem_id="lines")
+                lines_button = gr.Button("Classify all", variant="primary", elem_id="classify-lines")
+            with gr.Tab("Upload a CSV", elem_id="tab-csv"):
+                upload = gr.File(label="CSV file (UTF-8, with a header row)", file_types=[".csv"], elem_id="csv")
+                column = gr.Dropdown(label="Column with the review text", choices=[], elem_id="column")
+                csv_button = gr.Button("Classify all", variant="primary", elem_id="classify-csv")
+            summary = gr.Markdown(elem_id="batch-summary")
+            batch_table = gr.Dataframe(
+                headers=backend.TABLE_HEADERS,
+                datatype=["number", "str", "str", "number", "str"],
+                interactive=False,
+                wrap=True,
+                elem_id="batch-table",
+            )
+            download = gr.File(label="Download the results (CSV)", visible=False, elem_id="download")
+
+        app.load(on_state, outputs=state, api_name="server_state")
+        refresh.click(on_state, outputs=state, api_visibility="private")
+        button.click(on_classify, inputs=review, outputs=[result, timing, error], api_name="classify")
+        batch_outputs = [summary, batch_table, download]
+        lines_button.click(on_lines, inputs=lines, outputs=batch_outputs, api_name="classify_lines")
+        upload.change(on_upload, inputs=upload, outputs=column, api_visibility="private")
+        csv_button.click(on_csv, inputs=[upload, column], outputs=batch_outputs, api_name="classify_csv")
     return app
 
 
 def launch(app: gr.Blocks, host: str, port: int, block: bool = True) -> None:
-    """Serve `app` locally only: no share link, no server-side rendering (needs Node), no MCP, and no
-    run history (it would keep reviews in the browser and offers uploading them to Hugging Face)."""
+    """Serve `app` locally only: no share link, no server-side rendering (it starts a Node process
+    that `close()` leaves running), no MCP, and no run history (it would keep reviews in the
+    browser and offers uploading them to Hugging Face)."""
     app.launch(
         server_name=host,
         server_port=port,
@@ -106,29 +217,31 @@ def launch(app: gr.Blocks, host: str, port: int, block: bool = True) -> None:
         ssr_mode=False,
         mcp_server=False,
         run_history=False,
+        footer_links=["api", "settings"],
         prevent_thread_lock=not block,
         theme=THEME,
         css=CSS,
+        head=HEAD,
         quiet=not block,
     )
 
 
 def main(argv: list[str] | None = None) -> None:
+    settings = UiSettings.from_env()
     parser = argparse.ArgumentParser(description="Web page for the review sentiment classifier.")
+    parser.add_argument("--host", default=settings.host, help="also SENTIMENT_UI_HOST (default %(default)s)")
+    parser.add_argument("--port", type=int, default=settings.port, help="also SENTIMENT_UI_PORT (default %(default)s)")
     parser.add_argument(
-        "--host", default=os.environ.get("SENTIMENT_UI_HOST", DEFAULT_HOST), help="also SENTIMENT_UI_HOST"
+        "--run-dir",
+        type=Path,
+        default=paths.RUN_DIR,
+        help="TorchServe's run folder, for its endpoints.json and key_file.json (also SENTIMENT_RUN_DIR)",
     )
-    parser.add_argument(
-        "--port",
-        type=int,
-        default=int(os.environ.get("SENTIMENT_UI_PORT", DEFAULT_PORT)),
-        help="also SENTIMENT_UI_PORT",
-    )
-    parser.add_argument("--run-dir", type=Path, default=paths.RUN_DIR, help="TorchServe run folder (keys, endpoints)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up self-checks
-    launch(build_app(TorchServeClient.for_run_dir(args.run_dir)), args.host, args.port)
+    client = TorchServeClient.for_run_dir(args.run_dir)
+    launch(build_app(client, settings), args.host, args.port)
 
 
 if __name__ == "__main__":

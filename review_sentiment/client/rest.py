@@ -17,11 +17,15 @@ class ApiError(RuntimeError):
         message = body.get("message") if isinstance(body, dict) else body
         super().__init__(f"HTTP {status}: {message}")
 
+    @property
+    def is_auth_refusal(self) -> bool:
+        return _is_auth_refusal(self.status, json.dumps(self.body) if isinstance(self.body, dict) else str(self.body))
 
-def _is_auth_refusal(response: requests.Response) -> bool:
+
+def _is_auth_refusal(status: int, text: str) -> bool:
     # TorchServe 0.12 answers 400 InvalidKeyException when the key is missing, wrong or expired;
     # 401 is accepted too, should a later release use it.
-    return response.status_code == 401 or (response.status_code == 400 and "token" in response.text.lower())
+    return status == 401 or (status == 400 and "token" in text.lower())
 
 
 def _body(response: requests.Response) -> object:
@@ -45,7 +49,8 @@ class TorchServeClient(ServerClient):
         for attempt in range(2):
             headers = {**self.keys.headers(api), **extra_headers}
             response = self.session.request(method, base + path, headers=headers, **kwargs)
-            if attempt == 0 and _is_auth_refusal(response) and self.keys.refresh(api, self.endpoints.management_url):
+            refused = _is_auth_refusal(response.status_code, response.text)
+            if attempt == 0 and refused and self.keys.refresh(api, self.endpoints.management_url):
                 continue
             return response
         return response

@@ -1,0 +1,49 @@
+"""Classify many reviews through TorchServe with several requests in flight, so its batching is used.
+
+One place for it: the CLI (`predict --file`) and the UI's batch mode both call it. A refused
+review does not stop the others: its result is {"error": {"code": ..., "message": ...}}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+
+import requests
+
+from review_sentiment.client.rest import ApiError, TorchServeClient
+
+DEFAULT_CONCURRENCY = 16  # = the default batchSize: one full batch in flight
+
+
+def error_result(error: Exception) -> dict:
+    """The result row of a review that got no prediction."""
+    if isinstance(error, ApiError):
+        body = error.body if isinstance(error.body, dict) else {"message": str(error.body)}
+        return {"error": {**body, "code": error.status}}
+    return {"error": {"code": None, "type": type(error).__name__, "message": str(error)}}
+
+
+def iter_predictions(
+    client: TorchServeClient, texts: Sequence[str], concurrency: int = DEFAULT_CONCURRENCY
+) -> Iterator[tuple[int, dict]]:
+    """(index, result) pairs as the answers arrive (not in input order), for progress display."""
+
+    def one(text: str) -> dict:
+        try:
+            return client.predict(text)
+        except (ApiError, requests.RequestException) as error:
+            return error_result(error)
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        futures = {pool.submit(one, text): i for i, text in enumerate(texts)}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+def predict_many(client: TorchServeClient, texts: Sequence[str], concurrency: int = DEFAULT_CONCURRENCY) -> list[dict]:
+    """One result per text, in input order."""
+    results: list[dict] = [{}] * len(texts)
+    for i, result in iter_predictions(client, texts, concurrency):
+        results[i] = result
+    return results

@@ -1,0 +1,177 @@
+"""What the page does, without Gradio: one review, many reviews, the server's state, readable errors.
+
+Every classification is a call to TorchServe's inference API through `TorchServeClient`, which
+also owns the token keys. Review text is never logged: failures are logged by kind only.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from review_sentiment.client.many import iter_predictions
+from review_sentiment.client.rest import ApiError, TorchServeClient
+
+log = logging.getLogger(__name__)
+
+# Columns tried, in order, when a CSV is uploaded: the project's own, Sephora's, common names.
+TEXT_COLUMN_GUESSES = ("text", "review_text", "review", "Review", "content", "body", "comment")
+PREVIEW_CHARS = 120  # of each review in the batch table; the downloaded CSV has the whole text
+
+
+def failure_message(error: Exception, client: TorchServeClient) -> str:
+    """One sentence a person can act on, for any failed call (never a traceback or the review)."""
+    if isinstance(error, ApiError):
+        body = error.body if isinstance(error.body, dict) else {}
+        detail = body.get("message") or (error.body if isinstance(error.body, str) else "") or "no details"
+        if error.is_auth_refusal:
+            return (
+                f"TorchServe refused this app's key (HTTP {error.status}). The UI reads the keys from "
+                f"{client.keys.path}; start the UI from the server's run folder (SENTIMENT_RUN_DIR)."
+            )
+        if error.status == 503:
+            return f"TorchServe cannot take the request now (HTTP 503): {detail} Try again in a moment."
+        if error.status == 404:
+            return f"TorchServe has no model '{client.model}' (HTTP 404): is it still being registered?"
+        return f"TorchServe refused the request (HTTP {error.status}): {detail}"
+    if isinstance(error, requests.ConnectionError):
+        return f"TorchServe is not reachable at {client.endpoints.inference_url}: is it running (`make serve`)?"
+    if isinstance(error, requests.Timeout):
+        return f"TorchServe did not answer within {client.timeout:g} s"
+    return f"Unexpected error: {type(error).__name__}"
+
+
+@dataclass(frozen=True)
+class SingleResult:
+    probabilities: dict[str, float] | None
+    error: str | None
+    elapsed_ms: float
+
+
+def classify_one(client: TorchServeClient, text: str) -> SingleResult:
+    start = time.perf_counter()
+    try:
+        result = client.predict(text)
+    except (ApiError, requests.RequestException) as error:
+        log.warning("classification failed: %s", type(error).__name__)  # the kind only, never the review
+        return SingleResult(None, failure_message(error, client), (time.perf_counter() - start) * 1000)
+    return SingleResult(dict(result["probabilities"]), None, (time.perf_counter() - start) * 1000)
+
+
+def lines_of(text: str) -> list[str]:
+    """One review per non-blank line."""
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+def csv_rows(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
+    """Header and rows of an uploaded CSV (UTF-8, with or without a byte-order mark)."""
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        rows = list(reader)
+        return list(reader.fieldnames or []), rows
+
+
+def guess_text_column(columns: list[str]) -> str | None:
+    return next((c for c in TEXT_COLUMN_GUESSES if c in columns), columns[0] if columns else None)
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    text: str
+    label: str
+    score: float | None
+    positive: float | None
+    error: str
+
+
+TABLE_HEADERS = ["#", "review", "label", "score", "error"]
+
+
+def classify_many(
+    client: TorchServeClient,
+    texts: list[str],
+    concurrency: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[BatchRow]:
+    """All texts, several requests in flight (TorchServe batches them); rows in input order.
+    `progress(done, total)` is called from this thread as answers arrive."""
+    rows: list[BatchRow | None] = [None] * len(texts)
+    for done, (i, result) in enumerate(iter_predictions(client, texts, concurrency), start=1):
+        rows[i] = _row(texts[i], result, client)
+        if progress:
+            progress(done, len(texts))
+    failed = sum(bool(row and row.error) for row in rows)
+    if failed:
+        log.warning("batch of %d reviews: %d refused", len(texts), failed)
+    return rows  # type: ignore[return-value]
+
+
+def _row(text: str, result: dict, client: TorchServeClient) -> BatchRow:
+    if "error" not in result:
+        return BatchRow(text, result["label"], result["score"], result["probabilities"].get("positive"), "")
+    error = result["error"]
+    if error.get("code") is None:  # no HTTP answer at all: say why in the same words as elsewhere
+        message = (
+            failure_message(requests.ConnectionError(), client)
+            if error.get("type") == "ConnectionError"
+            else error.get("message", "")
+        )
+    else:
+        message = f"HTTP {error['code']}: {error.get('message', '')}"
+    return BatchRow(text, "", None, None, message)
+
+
+def table(rows: Iterable[BatchRow]) -> list[list[object]]:
+    """The on-page table: a preview of each review, its label and the label's probability."""
+    out = []
+    for n, row in enumerate(rows, start=1):
+        preview = row.text if len(row.text) <= PREVIEW_CHARS else row.text[: PREVIEW_CHARS - 1] + "…"
+        out.append([n, preview, row.label, round(row.score, 4) if row.score is not None else None, row.error])
+    return out
+
+
+def results_csv(rows: Iterable[BatchRow], extra: list[dict[str, str]] | None = None) -> str:
+    """The download: every input column (for a CSV upload) or the text, then the prediction."""
+    rows = list(rows)
+    extra = extra or [{"text": row.text} for row in rows]
+    buffer = io.StringIO()
+    fields = [*extra[0].keys(), "label", "score", "p_positive", "error"] if extra else ["label", "score"]
+    writer = csv.DictWriter(buffer, fieldnames=fields)
+    writer.writeheader()
+    for source, row in zip(extra, rows, strict=True):
+        writer.writerow(
+            {
+                **source,
+                "label": row.label,
+                "score": "" if row.score is None else f"{row.score:.4f}",
+                "p_positive": "" if row.positive is None else f"{row.positive:.4f}",
+                "error": row.error,
+            }
+        )
+    return buffer.getvalue()
+
+
+def server_state(client: TorchServeClient) -> tuple[bool, str]:
+    """(ready, one line for the page): model, version, workers READY, batch settings."""
+    try:
+        description = client.describe()[0]
+    except (ApiError, requests.RequestException) as error:
+        return False, failure_message(error, client)
+    workers = description.get("workers", [])
+    ready = sum(w.get("status") == "READY" for w in workers)
+    where = "GPU" if any(w.get("gpu") for w in workers) else "CPU"
+    line = (
+        f"Model **{description.get('modelName')}** version {description.get('modelVersion')}: "
+        f"**{ready} of {len(workers)}** workers ready on {where}; batches of up to {description.get('batchSize')} "
+        f"reviews, gathered for at most {description.get('maxBatchDelay')} ms."
+    )
+    if not ready:
+        line += " The model is still loading: predictions will fail until a worker is ready."
+    return ready > 0, line
