@@ -74,6 +74,23 @@ lint: install
 bench: archive
 	$(PY) -m benchmarks.benchmark --checkpoint $(CHECKPOINT)
 
+# Containers (Docker with Compose 2.24+): the GPU stack, or on hosts without nvidia-smi the CPU
+# override. `make images` builds all three images (torchserve:gpu, torchserve:cpu, ui) to push.
+.PHONY: images compose-up compose-down
+COMPOSE_FILES ?= docker-compose.yml $(if $(shell command -v nvidia-smi),,docker-compose.cpu.yml)
+COMPOSE := docker compose $(addprefix -f ,$(COMPOSE_FILES))
+
+images:
+	docker compose -f docker-compose.yml build
+	docker compose -f docker-compose.yml -f docker-compose.cpu.yml build torchserve
+
+compose-up:
+	$(COMPOSE) up -d --build --wait
+	$(COMPOSE) ps
+
+compose-down:
+	$(COMPOSE) down
+
 clean: stop
 	rm -rf run build model_store/*.mar reports/local .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -not -path "./$(VENV)/*" -exec rm -rf {} +
