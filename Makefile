@@ -71,8 +71,10 @@ test: $(TEST_INSTALLED)
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-bench: archive
-	$(PY) -m benchmarks.benchmark --checkpoint $(CHECKPOINT)
+# The full matrix (~15 min on 2 cores; run it on a quiet machine). BENCH_ARGS=--tune for the
+# sweeps that choose the defaults, --accuracy for accuracy per CPU precision, --smoke to check it works.
+bench: install
+	$(PY) -m benchmarks.benchmark --checkpoint $(CHECKPOINT) $(BENCH_ARGS)
 
 # Containers (Docker with Compose 2.24+): the GPU stack, or on hosts without nvidia-smi the CPU
 # override. `make images` builds all three images (torchserve:gpu, torchserve:cpu, ui) to push.

@@ -1,191 +1,208 @@
-"""Throughput and latency of the sentiment model, in-process and through TorchServe.
+"""Speed of the sentiment service against the seed's design and against the raw model.
 
-    python -m benchmarks.benchmark --checkpoint models/review-sentiment     # `make bench`
+    python -m benchmarks.benchmark                 # `make bench`: the full matrix (~15 min on 2 cores)
+    python -m benchmarks.benchmark --tune          # the sweeps that choose the defaults (~15 min)
+    python -m benchmarks.benchmark --accuracy      # accuracy per CPU precision (~10 min, load-independent)
+    python -m benchmarks.benchmark --smoke --output /tmp/smoke   # 16 requests a cell: does it work
 
-Everything is measured in one run on one machine, so compare ratios within a table rather
-than across machines. Prints Markdown tables and writes the figures as JSON.
+Measured in one run, with the same checkpoint and the same reviews (benchmarks/reviews.py):
+  * flask:       the seed's design, benchmarks/flask_baseline.py (a pipeline, one request at a time);
+  * torchserve:  this project's TorchServe with config/model-config.yaml (REST; gRPC at --grpc-clients);
+  * in-process:  review_sentiment.core in this process with the server's settings, batched like the
+                 server (batch = clients, at most batchSize): the ceiling on this machine.
+Every cell holds a fixed number of concurrent clients for a fixed time and counts errors. Results go
+to benchmarks/results/<date>-<mode>/ (Markdown, JSON, PNG), each stamped with machine, date and versions.
+Compare within one run: absolute figures depend on the machine and on what else runs on it.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
+import datetime as dt
+import gc
 import os
-import platform
-import statistics
+import sys
 import tempfile
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from datetime import date
 from pathlib import Path
 
-import torch
-import transformers
-import yaml
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from review_sentiment import paths
-from review_sentiment.client.grpc_client import GrpcClient
-from review_sentiment.client.rest import TorchServeClient
-from review_sentiment.core.classifier import SentimentClassifier, cpu_precision
-from review_sentiment.core.settings import InferenceSettings
-from review_sentiment.endpoints import Endpoints
-from review_sentiment.serve.archive import build_archive
-from review_sentiment.serve.server import TorchServeProcess
+# Client processes are spawned and import this module again (as __mp_main__): torch and
+# transformers are imported only inside the functions that need them, so they start fast.
+from benchmarks import accuracy, results  # noqa: E402
+from benchmarks.loadgen import Window, prime, run_load  # noqa: E402
+from benchmarks.reviews import LENGTHS, SEED_LENGTH, reviews  # noqa: E402
+from benchmarks.systems import describe_config, flask_baseline, model_config, torchserve  # noqa: E402
+from review_sentiment import paths  # noqa: E402
 
-MODEL_CONFIG = yaml.safe_load(paths.MODEL_CONFIG.read_text())
-
-# 667 characters, the length the seed project benchmarked its Flask service with (1.69 req/s).
-SEED_REVIEW = (
-    "I'm disappointed. It does make my face look fresh, but doesn't remove blackheads. I bought it "
-    "because it states in the name that it clears pores. Not what I expected for this price. It is a "
-    "nice texture though, and it smells lovely, so I kept using it for about three weeks hoping that "
-    "the results would show up eventually. They did not. My pores look exactly the same as before and "
-    "my skin feels a little tight after every use, which I never had with my old cleanser. The bottle "
-    "is pretty and the pump works well, but for the money I would rather buy two bottles of the "
-    "drugstore brand I used before. Would not repurchase, and I would not recommend it to my friends."
-)[:667]
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+SYSTEMS = ("in-process", "flask", "torchserve")
+CONCURRENCY = (1, 4, 16, 64)
+MATRIX_WINDOW = (2.0, 10.0)  # warm-up and measured seconds per cell
+TUNE_WINDOW = (1.0, 6.0)
+# The smoke run checks that everything works, not speed: each cell ends after 16 answers (at
+# most 60 s), so a busy machine slows it down but cannot leave a cell empty.
+SMOKE = {"lengths": (SEED_LENGTH,), "concurrency": (1, 4), "grpc_clients": 4, "window": Window(0.0, 60.0, 16)}
 
 
-def timed(fn: Callable[[], object], repeat: int) -> list[float]:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+def _row(system: str, chars: int, clients: int, result) -> dict:
+    row = {"system": system, "chars": chars, "concurrency": clients, **result.to_dict()}
+    log(
+        f"  {system:16} {chars:5} chars  c{clients:<3} {row['req_per_s']:8.1f} req/s  p50 "
+        f"{results.fmt(row['p50_ms'], 0):>6} ms  errors {row['errors']}"
+    )
+    return row
 
 
-def bench_core(checkpoint: Path, repeat: int) -> list[dict]:
-    """The inference core alone: batch 1 latency and batch 16 throughput per CPU precision."""
-    rows = []
-    for precision in ("fp32", "bf16", "int8"):
-        clf = SentimentClassifier.load(checkpoint, InferenceSettings(cpu_precision=precision), workers=1)
-        one = timed(lambda clf=clf: clf.predict([SEED_REVIEW]), repeat)
-        sixteen = timed(lambda clf=clf: clf.predict([SEED_REVIEW] * 16), max(3, repeat // 8))
-        rows.append(
-            {
-                "precision": precision,
-                "batch1_ms": statistics.median(one) * 1000,
-                "batch16_reviews_per_s": 16 / statistics.median(sixteen),
-            }
-        )
-    return rows
+def measure_matrix(args: argparse.Namespace, config: dict, work: Path) -> tuple[list[dict], dict]:
+    """Every system x length x clients cell, one system at a time; plus each system's cold
+    start and memory."""
+    checkpoint = Path(args.checkpoint)
+    texts = {length: reviews(length) for length in args.lengths}
+    cells = [(length, clients) for length in args.lengths for clients in args.concurrency]
+    rows: list[dict] = []
+    systems: dict[str, dict] = {}
+    if "in-process" in args.systems:
+        from benchmarks.inprocess import run_in_process
+        from review_sentiment.core.classifier import SentimentClassifier
+        from review_sentiment.core.settings import InferenceSettings
+
+        log("in-process core (the ceiling)")
+        started = time.monotonic()
+        settings = InferenceSettings.from_sources(config["handler"])
+        classifier = SentimentClassifier.load(checkpoint, settings, args.device, workers=config["maxWorkers"])
+        systems["in-process"] = {"cold_start_s": time.monotonic() - started}
+        for length, clients in cells:
+            result = run_in_process(classifier, texts[length], clients, config["batchSize"], args.window)
+            rows.append(_row("in-process", length, clients, result))
+        del classifier
+        gc.collect()
+    if "flask" in args.systems:
+        log("Flask baseline (seed design)")
+        flask_window = dataclasses.replace(args.window, max_requests=args.flask_max_requests)
+        with flask_baseline(checkpoint, work / "flask", args.device) as running:
+            for length, clients in cells:
+                result = run_load(running.targets["rest"], texts[length], clients, flask_window, args.processes)
+                rows.append(_row("flask", length, clients, result))
+            systems["flask"] = {"cold_start_s": running.cold_start_s, "memory": running.memory()}
+    if "torchserve" in args.systems:
+        log(f"TorchServe ({describe_config(config)})")
+        with torchserve(checkpoint, config, work / "torchserve") as running:
+            if args.grpc_clients in args.concurrency:
+                prime(running.targets["grpc"], texts[args.lengths[0]])
+            for length, clients in cells:
+                result = run_load(running.targets["rest"], texts[length], clients, args.window, args.processes)
+                rows.append(_row("torchserve-rest", length, clients, result))
+                if clients == args.grpc_clients:
+                    result = run_load(running.targets["grpc"], texts[length], clients, args.window, args.processes)
+                    rows.append(_row("torchserve-grpc", length, clients, result))
+            systems["torchserve"] = {"cold_start_s": running.cold_start_s, "memory": running.memory()}
+    return rows, systems
 
 
-def load_test(send: Callable[[str], object], texts: list[str], concurrency: int) -> dict:
-    latencies: list[float] = []
-
-    def one(text: str) -> None:
-        start = time.perf_counter()
-        send(text)
-        latencies.append(time.perf_counter() - start)
-
-    start = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(one, texts))
-    wall = time.perf_counter() - start
-    return {
-        "requests": len(texts),
-        "concurrency": concurrency,
-        "req_per_s": len(texts) / wall,
-        "p50_ms": pct(latencies, 0.5) * 1000,
-        "p95_ms": pct(latencies, 0.95) * 1000,
-    }
-
-
-def serve(mar_store: Path, work: Path, threads: int) -> tuple[TorchServeProcess, Endpoints]:
-    os.environ["SENTIMENT_TORCH_THREADS"] = str(threads)  # inherited by the workers
-    process = TorchServeProcess(run_dir=work / f"run-{threads}", model_store=mar_store)
-    return process, process.start("sentiment=sentiment.mar", Endpoints.free(), timeout=300)
-
-
-def bench_server(checkpoint: Path, requests_per_test: int, concurrency: int) -> list[dict]:
-    """End to end through TorchServe: REST one client at a time, REST and gRPC with
-    `concurrency` clients (so TorchServe batches), and workers x threads layouts."""
-    rows = []
-    texts = [SEED_REVIEW] * requests_per_test
+def run_matrix(args: argparse.Namespace, mode: str) -> Path:
+    overrides = {} if args.workers is None else {"minWorkers": args.workers, "maxWorkers": args.workers}
+    config = model_config(Path(args.model_config), **overrides)
+    env = results.environment(args.device)
     with tempfile.TemporaryDirectory(prefix="sentiment-bench-") as tmp:
-        work = Path(tmp)
-        build_archive(checkpoint, work / "store", "sentiment", paths.MODEL_CONFIG)
-        for threads, workers_list in ((2, (1, 2)), (1, (2,))):
-            process, _ = serve(work / "store", work, threads)
-            try:
-                rest = TorchServeClient.for_run_dir(process.run_dir)
-                for workers in workers_list:
-                    rest.scale(workers)
-                    setup = f"{workers} worker(s) x {threads} thread(s)"
-                    load_test(rest.predict, texts[:16], concurrency)  # warm up
-                    if (workers, threads) == (1, 2):
-                        sequential = load_test(rest.predict, texts[: requests_per_test // 2], 1)
-                        rows.append({"setup": setup, "api": "REST", **sequential})
-                        with GrpcClient.for_run_dir(process.run_dir) as grpc_client:
-                            rows.append(
-                                {"setup": setup, "api": "gRPC", **load_test(grpc_client.predict, texts, concurrency)}
-                            )
-                    rows.append({"setup": setup, "api": "REST", **load_test(rest.predict, texts, concurrency)})
-            finally:
-                process.stop()
-    os.environ.pop("SENTIMENT_TORCH_THREADS", None)
-    return rows
-
-
-def environment() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())  # fmt: skip
-    return {
-        "date": date.today().isoformat(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "torchserve": "0.12.0",
-        "batch_size": MODEL_CONFIG["batchSize"],
-        "server_precision": cpu_precision(MODEL_CONFIG["handler"]["cpu_precision"]),
-        "review_chars": len(SEED_REVIEW),
+        rows, systems = measure_matrix(args, config, Path(tmp))
+    report = {
+        "mode": mode,
+        "environment": env,
+        "checkpoint": str(args.checkpoint),
+        "server_config": {"model_config": config, "summary": describe_config(config)},
+        "window": dataclasses.asdict(args.window),
+        "flask_max_requests": args.flask_max_requests,
+        "load_average_at_end": round(os.getloadavg()[0], 2),
+        "rows": rows,
+        "systems": systems,
+        "ratios": results.ratios(rows),
     }
+    # Smoke runs check the harness: their figures stay out of the committed results.
+    default = (
+        paths.REPO / "reports" / "local" / "bench-smoke" if args.smoke else RESULTS_DIR / f"{dt.date.today()}-{mode}"
+    )
+    folder = Path(args.output or default)
+    print(results.write_matrix(report, folder))
+    log(f"written to {folder}")
+    return folder
 
 
-def markdown(env: dict, core: list[dict], server: list[dict]) -> str:
-    lines = [
-        f"Machine: {env['cpu']}, {env['cores']} cores; {env['date']}; Python {env['python']}, torch {env['torch']}, "
-        f"transformers {env['transformers']}, TorchServe {env['torchserve']}; review of {env['review_chars']} chars; "
-        f"TorchServe batchSize {env['batch_size']}, CPU precision {env['server_precision']}.",
-        "",
-        "| core (no server), precision | batch 1 ms | batch 16 reviews/s |",
-        "|---|---|---|",
-    ]
-    lines += [f"| {r['precision']} | {r['batch1_ms']:.1f} | {r['batch16_reviews_per_s']:.1f} |" for r in core]
-    lines += ["", "| TorchServe setup | API | clients | req/s | p50 ms | p95 ms |", "|---|---|---|---|---|---|"]
-    for r in server:
-        lines.append(
-            f"| {r['setup']} | {r['api']} | {r['concurrency']} | {r['req_per_s']:.1f} "
-            f"| {r['p50_ms']:.0f} | {r['p95_ms']:.0f} |"
-        )
-    return "\n".join(lines)
+def run_tune(args: argparse.Namespace) -> Path:
+    from benchmarks import tune
+
+    env = results.environment()
+    with tempfile.TemporaryDirectory(prefix="sentiment-tune-") as tmp:
+        report = tune.run(Path(args.checkpoint), Path(tmp), args.window, RESULTS_DIR)
+    report["environment"] = env
+    folder = Path(args.output or RESULTS_DIR / f"{dt.date.today()}-tune")
+    print(tune.write(report, folder))
+    log(f"written to {folder}")
+    return folder
+
+
+def run_accuracy(args: argparse.Namespace) -> Path:
+    config = model_config(Path(args.model_config))
+    env = results.environment()
+    report = {**accuracy.measure(Path(args.checkpoint), config["handler"], args.accuracy_limit), "environment": env}
+    folder = Path(args.output or RESULTS_DIR)
+    print(accuracy.write(report, folder, results.machine_line(env)))
+    return folder
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split(","))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--smoke", action="store_true", help="one length, 1 and 4 clients, 16 requests a cell")
+    mode.add_argument("--tune", action="store_true", help="precision, batching and worker sweeps (667 chars)")
+    mode.add_argument("--accuracy", action="store_true", help="accuracy per CPU precision on the evaluation sets")
+    parser.add_argument("--checkpoint", default=str(paths.RELEASED_MODEL))
+    parser.add_argument("--model-config", default=str(paths.MODEL_CONFIG), help="TorchServe's model-config.yaml")
+    parser.add_argument("--output", help="results folder (default benchmarks/results/<date>-<mode>)")
+    parser.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated subset of {SYSTEMS}")
+    parser.add_argument("--lengths", type=_ints, default=LENGTHS, help="review lengths in characters")
+    parser.add_argument("--concurrency", type=_ints, default=CONCURRENCY, help="concurrent clients per cell")
+    parser.add_argument("--grpc-clients", type=int, default=16, help="clients for the gRPC cells (0: none)")
+    parser.add_argument("--warmup", type=float, help="seconds per cell before measuring (matrix 2, tune 1)")
+    parser.add_argument("--duration", type=float, help="measured seconds per cell (matrix 10, tune 6)")
+    parser.add_argument("--flask-max-requests", type=int, default=300, help="request cap per Flask cell")
+    parser.add_argument("--processes", type=int, default=1, help="client processes (GPU servers need several)")
+    parser.add_argument("--workers", type=int, help="TorchServe workers, overriding the model config")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda:0 for the in-process and Flask systems")
+    parser.add_argument("--accuracy-limit", type=int, default=2000, help="reviews per evaluation set")
+    args = parser.parse_args(argv)
+    args.systems = tuple(s for s in args.systems.split(",") if s)
+    unknown = set(args.systems) - set(SYSTEMS)
+    if unknown:
+        parser.error(f"unknown systems {sorted(unknown)}; choose from {SYSTEMS}")
+    default_warmup, default_duration = TUNE_WINDOW if args.tune else MATRIX_WINDOW
+    args.window = Window(args.warmup or default_warmup, args.duration or default_duration)
+    if args.smoke:
+        args.lengths, args.concurrency = SMOKE["lengths"], SMOKE["concurrency"]
+        args.grpc_clients, args.window = SMOKE["grpc_clients"], SMOKE["window"]
+        args.flask_max_requests = SMOKE["window"].max_requests
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", default=str(paths.RELEASED_MODEL))
-    parser.add_argument("--requests", type=int, default=160, help="requests per TorchServe measurement")
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--repeat", type=int, default=30, help="runs per in-process measurement")
-    parser.add_argument("--output", default="reports/local/benchmark.json")
-    args = parser.parse_args(argv)
-    checkpoint = Path(args.checkpoint)
-    env = environment()
-    core = bench_core(checkpoint, args.repeat)
-    server = bench_server(checkpoint, args.requests, args.concurrency)
-    print(markdown(env, core, server))
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps({"environment": env, "core": core, "torchserve": server}, indent=2))
+    args = parse_args(argv)
+    if args.accuracy:
+        run_accuracy(args)
+    elif args.tune:
+        run_tune(args)
+    else:
+        run_matrix(args, "smoke" if args.smoke else "matrix")
 
 
 if __name__ == "__main__":

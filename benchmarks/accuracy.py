@@ -1,0 +1,121 @@
+"""Accuracy per CPU precision on the evaluation sets, for the rule that picks the default:
+the fastest precision becomes the default only where its accuracy is at most 0.3 points
+below fp32's on every set.
+
+    python -m benchmarks.benchmark --accuracy          # writes benchmarks/results/precision_accuracy.*
+
+The sets and their sampling are the evaluation's (training.evaluate.load_sets: the IMDB test
+split no review of which was trained on, UCI Amazon and Yelp sentences), capped at `limit`
+reviews each; every precision scores the same reviews with the server's handler settings.
+Accuracy does not depend on machine load, so this part can run on a busy machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+PRECISIONS = ("fp32", "bf16", "int8")
+SETS = ("imdb-test", "uci-amazon", "uci-yelp")
+MAX_DROP_POINTS = 0.3
+
+
+def measure(checkpoint: Path, handler_config: dict, limit: int, batch_size: int = 32) -> dict:
+    from review_sentiment.core.classifier import SentimentClassifier
+    from review_sentiment.core.settings import InferenceSettings
+    from training.evaluate import load_sets, model_probabilities
+    from training.metrics import predicted_labels
+
+    _, all_sets = load_sets(limit)
+    sets = {name: all_sets[name] for name in SETS}
+    base = dataclasses.replace(InferenceSettings.from_sources(handler_config), warmup=False)
+    results: dict[str, dict] = {}
+    for precision in PRECISIONS:
+        settings = dataclasses.replace(base, cpu_precision=precision)
+        classifier = SentimentClassifier.load(checkpoint, settings, "cpu")
+        results[precision] = {}
+        for name, data in sets.items():
+            start = time.perf_counter()
+            probs = model_probabilities(classifier, data.texts, batch_size)
+            correct = predicted_labels(probs) == np.asarray(data.labels)
+            results[precision][name] = {
+                "reviews": len(data),
+                "accuracy": float(correct.mean()),
+                "seconds": round(time.perf_counter() - start, 1),
+            }
+    return {
+        "checkpoint": _shown(checkpoint),
+        "limit_per_set": limit,
+        "max_length": base.max_length,
+        "head_fraction": base.head_fraction,
+        "max_drop_points": MAX_DROP_POINTS,
+        "results": results,
+        "eligible": eligible(results),
+    }
+
+
+def _shown(path: Path) -> str:
+    """The checkpoint as the report names it: relative to the repository when inside it."""
+    from review_sentiment.paths import REPO
+
+    path = path.resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
+def drops(results: dict) -> dict[str, dict[str, float]]:
+    """Accuracy points lost against fp32, per precision and set."""
+    reference = results["fp32"]
+    return {
+        precision: {name: 100 * (reference[name]["accuracy"] - row[name]["accuracy"]) for name in reference}
+        for precision, row in results.items()
+    }
+
+
+def eligible(results: dict) -> dict[str, bool]:
+    """Precisions allowed as the default: at most MAX_DROP_POINTS below fp32 on every set."""
+    return {p: max(d.values()) <= MAX_DROP_POINTS + 1e-9 for p, d in drops(results).items()}
+
+
+def markdown(report: dict, machine: str) -> str:
+    results, lost = report["results"], drops(report["results"])
+    names = list(results["fp32"])
+    lines = [
+        "# Accuracy per CPU precision",
+        "",
+        f"Measured on {machine}. Checkpoint `{report['checkpoint']}`, handler settings of `config/model-config.yaml` "
+        f"(max_length {report['max_length']}, head_fraction {report['head_fraction']}); at most "
+        f"{report['limit_per_set']} reviews per set, the same reviews for every precision (training.evaluate's sets "
+        "and sampling). Produced by `python -m benchmarks.benchmark --accuracy`.",
+        "",
+        "| precision | " + " | ".join(f"{n} ({results['fp32'][n]['reviews']})" for n in names) + " | largest drop | "
+        f"default allowed (drop <= {report['max_drop_points']}) |",
+        "|---" * (len(names) + 3) + "|",
+    ]
+    for precision, row in results.items():
+        cells = [f"{100 * row[n]['accuracy']:.2f}% ({0.0 - lost[precision][n]:+.2f})" for n in names]
+        worst = max(lost[precision].values())
+        allowed = "yes" if report["eligible"][precision] else "no"
+        lines.append(f"| {precision} | " + " | ".join(cells) + f" | {worst:.2f} | {allowed} |")
+    lines += [
+        "",
+        "Accuracy in %, with the change against fp32 in points. The serving default is the fastest precision "
+        "whose row says yes (speed: `--tune`).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write(report: dict, folder: Path, machine: str) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "precision_accuracy.json").write_text(json.dumps(report, indent=2) + "\n")
+    text = markdown(report, machine)
+    (folder / "precision_accuracy.md").write_text(text)
+    return text
+
+
+def load(folder: Path) -> dict | None:
+    path = folder / "precision_accuracy.json"
+    return json.loads(path.read_text()) if path.exists() else None

@@ -1,0 +1,234 @@
+"""What a benchmark run writes: the machine and versions, Markdown tables, JSON, PNG plots,
+and the issue's three target ratios."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import platform
+import textwrap
+from importlib import metadata
+from pathlib import Path
+
+from benchmarks.reviews import SEED_LENGTH
+
+SYSTEM_NAMES = {
+    "flask": "Flask + pipeline (seed design)",
+    "torchserve-rest": "TorchServe REST",
+    "torchserve-grpc": "TorchServe gRPC",
+    "in-process": "in-process core (ceiling)",
+}
+# The processes behind the rows, for cold start and memory.
+PROCESS_NAMES = {"in-process": SYSTEM_NAMES["in-process"], "flask": SYSTEM_NAMES["flask"], "torchserve": "TorchServe"}
+TARGET_CLIENTS = 16
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment(device: str = "cpu") -> dict:
+    import torch
+
+    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "date": dt.datetime.now().isoformat(timespec="seconds"),
+        "cpu": cpu_name(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory_gib, 1),
+        "gpu": torch.cuda.get_device_name(0) if device.startswith("cuda") else None,
+        "load_average_at_start": round(os.getloadavg()[0], 2),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": _version("transformers"),
+        "torchserve": _version("torchserve"),
+        "flask": _version("flask"),
+        "httpx": _version("httpx"),
+    }
+
+
+def machine_line(env: dict) -> str:
+    """One line naming the machine, date and versions: every table and plot carries it."""
+    gpu = f", {env['gpu']}" if env.get("gpu") else ", no GPU"
+    return (
+        f"{env['cpu']}, {env['cores']} cores, {env['memory_gib']} GiB{gpu}; {env['date'][:10]}; "
+        f"Python {env['python']}, torch {env['torch']}, transformers {env['transformers']}, "
+        f"TorchServe {env['torchserve']}, Flask {env['flask']}"
+    )
+
+
+def fmt(value: float, digits: int = 1) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def find(rows: list[dict], system: str, chars: int, clients: int) -> dict | None:
+    return next((r for r in rows if (r["system"], r["chars"], r["concurrency"]) == (system, chars, clients)), None)
+
+
+def ratios(rows: list[dict], chars: int = SEED_LENGTH, clients: int = TARGET_CLIENTS) -> list[dict]:
+    """The issue's targets, from one run: TorchServe (REST) against the in-process ceiling and
+    the seed's Flask design at `clients`, and its lone-client p50 against batch-1 latency."""
+    ts, ts_one = find(rows, "torchserve-rest", chars, clients), find(rows, "torchserve-rest", chars, 1)
+    ceiling, flask, core_one = (
+        find(rows, "in-process", chars, clients),
+        find(rows, "flask", chars, clients),
+        find(rows, "in-process", chars, 1),
+    )
+
+    def ratio(a: dict | None, b: dict | None, key: str) -> float | None:
+        return a[key] / b[key] if a and b and a[key] and b[key] else None  # None: a cell without answers
+
+    checks = [
+        (f"TorchServe / in-process req/s, {clients} clients", ratio(ts, ceiling, "req_per_s"), ">=", 0.9),
+        (f"TorchServe / Flask req/s, {clients} clients", ratio(ts, flask, "req_per_s"), ">=", 10.0),
+        ("TorchServe p50, 1 client / in-process batch-1 p50", ratio(ts_one, core_one, "p50_ms"), "<=", 1.3),
+    ]
+    out = []
+    for name, value, op, target in checks:
+        passed = None if value is None else (value >= target if op == ">=" else value <= target)
+        out.append({"target": name, "chars": chars, "value": value, "rule": f"{op} {target}", "pass": passed})
+    return out
+
+
+def matrix_markdown(report: dict) -> str:
+    env, rows, config, window = report["environment"], report["rows"], report["server_config"], report["window"]
+    cap = f" or {window['max_requests']} requests" if window.get("max_requests") else ""
+    lines = [
+        f"Machine: {machine_line(env)}. Load average at start: {env['load_average_at_start']}.",
+        f"Server config: {config['summary']}. Each cell: {window['warmup_s']} s warm-up, then at most "
+        f"{window['duration_s']} s measured{cap} (Flask at most {report['flask_max_requests']} requests). "
+        "Closed loop: each client sends its next review when the last is answered.",
+        "",
+        "| system | review chars | clients | req/s | p50 ms | p95 ms | p99 ms | errors | requests |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {SYSTEM_NAMES[r['system']]} | {r['chars']} | {r['concurrency']} | {fmt(r['req_per_s'])} "
+            f"| {fmt(r['p50_ms'], 0)} | {fmt(r['p95_ms'], 0)} | {fmt(r['p99_ms'], 0)} | {r['errors']} "
+            f"| {r['requests']} |"
+        )
+    if report.get("ratios"):
+        lines += ["", "| target (review of 667 chars) | value | rule | result |", "|---|---|---|---|"]
+        for t in report["ratios"]:
+            verdict = "n/a" if t["pass"] is None else ("PASS" if t["pass"] else "FAIL")
+            lines.append(f"| {t['target']} | {fmt(t['value'], 2)} | {t['rule']} | {verdict} |")
+    if report.get("systems"):
+        lines += ["", "| system | cold start s (start command to first answer) | memory RSS MiB |", "|---|---|---|"]
+        for name, info in report["systems"].items():
+            lines.append(f"| {PROCESS_NAMES[name]} | {fmt(info.get('cold_start_s'))} | {memory_text(info)} |")
+    return "\n".join(lines) + "\n"
+
+
+def memory_text(info: dict) -> str:
+    memory = info.get("memory") or {}
+    parts = []
+    if "frontend_mib" in memory:
+        parts.append(f"Java frontend {memory['frontend_mib']:.0f}")
+    if memory.get("workers_mib"):
+        parts.append("workers " + ", ".join(f"{m:.0f}" for m in memory["workers_mib"]))
+    if "process_mib" in memory:
+        parts.append(f"process {memory['process_mib']:.0f}")
+    return "; ".join(parts) or "-"
+
+
+def _figure(title: str, env: dict, ncols: int = 1):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    width = 5.2 * ncols + 1.5
+    fig, axes = plt.subplots(1, ncols, figsize=(width, 4.8), squeeze=False, sharey=True)
+    fig.suptitle(f"{title}\n{textwrap.fill(machine_line(env), int(width * 15))}", fontsize=8.5)
+    return fig, axes[0]
+
+
+def _plain_log_axes(ax) -> None:
+    """Plain numbers on log axes (3, 30, 300 rather than 3 x 10^2); call after setting the scales."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    for axis in (ax.xaxis, ax.yaxis):
+        if axis.get_scale() == "log":
+            axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            axis.set_minor_formatter(NullFormatter())
+
+
+def plot_throughput(report: dict, path: Path, clients: int = TARGET_CLIENTS) -> bool:
+    """req/s against review length, one line per system, at `clients` (the largest measured if absent)."""
+    rows = report["rows"]
+    measured = sorted({r["concurrency"] for r in rows})
+    if not rows:
+        return False
+    clients = clients if clients in measured else measured[-1]
+    fig, (ax,) = _figure(f"Throughput with {clients} concurrent clients", report["environment"])
+    for system in SYSTEM_NAMES:
+        points = sorted(
+            (r["chars"], r["req_per_s"])
+            for r in rows
+            if r["system"] == system and r["concurrency"] == clients and r["req_per_s"]  # log scale: > 0 only
+        )
+        if points:
+            ax.plot(*zip(*points, strict=True), marker="o", label=SYSTEM_NAMES[system])
+    ax.set(xlabel="review length (characters)", ylabel="requests/s (log)", yscale="log")
+    _plain_log_axes(ax)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return True
+
+
+def plot_latency(report: dict, path: Path, chars: int = SEED_LENGTH) -> bool:
+    """p50 / p95 / p99 latency against clients for `chars`-long reviews, one panel per system."""
+    rows = [r for r in report["rows"] if r["chars"] == chars]
+    systems = [s for s in SYSTEM_NAMES if any(r["system"] == s for r in rows)]
+    if not systems:
+        return False
+    fig, axes = _figure(f"Latency percentiles, reviews of {chars} characters", report["environment"], len(systems))
+    for ax, system in zip(axes, systems, strict=True):
+        points = sorted((r["concurrency"], r) for r in rows if r["system"] == system and r["p50_ms"])
+        clients = [c for c, _ in points]
+        for key, style in (("p50_ms", "-o"), ("p95_ms", "--s"), ("p99_ms", ":^")):
+            ax.plot(clients, [r[key] for _, r in points], style, label=key.split("_")[0])
+        ax.set(title=SYSTEM_NAMES[system], xlabel="concurrent clients", xscale="log", yscale="log")
+        _plain_log_axes(ax)
+        ax.set_xticks(clients, [str(c) for c in clients])
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("latency ms (log)")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return True
+
+
+def write_matrix(report: dict, folder: Path) -> str:
+    """results.md, results.json, throughput_vs_length.png, latency_vs_concurrency.png; returns the table."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = matrix_markdown(report)
+    plots = []
+    if plot_throughput(report, folder / "throughput_vs_length.png"):
+        plots.append("throughput_vs_length.png")
+    if plot_latency(report, folder / "latency_vs_concurrency.png"):
+        plots.append("latency_vs_concurrency.png")
+    report = {**report, "plots": plots}
+    (folder / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+    images = "".join(f"\n![{p}]({p})\n" for p in plots)
+    (folder / "results.md").write_text(f"# Benchmark: {report['mode']}\n\n{text}{images}")
+    return text

@@ -1,0 +1,135 @@
+"""Start and stop the served systems under test, each on free loopback ports, and read their
+cold start (start command to first answer) and resident memory."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import requests
+import yaml
+
+from benchmarks.loadgen import Target
+from review_sentiment import paths
+from review_sentiment.client.keys import KeyFile
+from review_sentiment.client.rest import TorchServeClient
+from review_sentiment.endpoints import Endpoints
+from review_sentiment.serve.archive import build_archive
+from review_sentiment.serve.server import TorchServeProcess
+
+FIRST_REVIEW = "Arrived quickly and works as described."
+MIB = 2**20
+
+
+@dataclass
+class Running:
+    name: str
+    targets: dict[str, Target]
+    cold_start_s: float
+    pids: dict[str, int] = field(default_factory=dict)
+
+    def memory(self) -> dict:
+        """Resident memory now, in MiB: the Java frontend and each worker, or the one process."""
+        if "frontend" in self.pids:
+            frontend = psutil.Process(self.pids["frontend"])
+            workers = [p for p in frontend.children(recursive=True) if _is_worker(p)]
+            return {
+                "frontend_mib": frontend.memory_info().rss / MIB,
+                "workers_mib": [w.memory_info().rss / MIB for w in workers],
+            }
+        return {"process_mib": psutil.Process(self.pids["process"]).memory_info().rss / MIB}
+
+
+def _is_worker(process: psutil.Process) -> bool:
+    with contextlib.suppress(psutil.Error):
+        return any("model_service_worker" in part for part in process.cmdline())
+    return False
+
+
+def _free_port() -> int:
+    return Endpoints.free().inference_port
+
+
+@contextlib.contextmanager
+def flask_baseline(checkpoint: Path, log_dir: Path, device: str = "cpu", timeout: float = 300) -> Iterator[Running]:
+    """The seed's Flask design (benchmarks/flask_baseline.py) as a subprocess, until the block ends."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/predict"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "benchmarks.flask_baseline", "--checkpoint", str(checkpoint), "--port", str(port)]
+    command += ["--device", device]
+    started = time.monotonic()
+    with open(log_dir / "flask.log", "ab") as log:
+        process = subprocess.Popen(command, cwd=paths.REPO, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_first_answer(url, {}, process, started + timeout, log_dir / "flask.log")
+        yield Running("flask", {"rest": Target("rest", url)}, time.monotonic() - started, {"process": process.pid})
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_first_answer(url: str, headers: dict, process: subprocess.Popen, deadline: float, log: Path) -> None:
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"the Flask baseline exited with {process.returncode}; see {log}")
+        with contextlib.suppress(requests.ConnectionError):
+            response = requests.post(url, data=FIRST_REVIEW.encode(), headers=headers, timeout=60)
+            if response.status_code == 200:
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the Flask baseline gave no answer in time; see {log}")
+        time.sleep(0.1)
+
+
+def model_config(base: Path = paths.MODEL_CONFIG, **overrides) -> dict:
+    """A model-config.yaml as a dict, with top-level overrides and `handler` overrides merged."""
+    config = yaml.safe_load(Path(base).read_text())
+    handler = {**config.get("handler", {}), **overrides.pop("handler", {})}
+    return {**config, **overrides, "handler": handler}
+
+
+def describe_config(config: dict) -> str:
+    handler = config.get("handler", {})
+    return (
+        f"{config.get('deviceType', 'cpu')}, batchSize {config['batchSize']}, "
+        f"maxBatchDelay {config['maxBatchDelay']} ms, "
+        f"workers {config['minWorkers']}, torch_threads {handler.get('torch_threads', 0)} (0 = cores / workers), "
+        f"cpu_precision {handler.get('cpu_precision', 'auto')}, gpu_precision {handler.get('gpu_precision', 'fp16')}, "
+        f"max_length {handler.get('max_length')}"
+    )
+
+
+@contextlib.contextmanager
+def torchserve(checkpoint: Path, config: dict, work: Path, name: str = "default") -> Iterator[Running]:
+    """TorchServe with the project's config.properties (token auth on) serving `checkpoint`
+    archived with `config`, in its own run folder under `work`, until the block ends."""
+    config_file = work / f"model-config-{name}.yaml"
+    work.mkdir(parents=True, exist_ok=True)
+    config_file.write_text(yaml.safe_dump(config))
+    store = work / f"store-{name}"
+    build_archive(checkpoint, store, paths.MODEL_NAME, config_file)
+    process = TorchServeProcess(run_dir=work / f"run-{name}", model_store=store)
+    started = time.monotonic()
+    endpoints = process.start(f"{paths.MODEL_NAME}={paths.MODEL_NAME}.mar", Endpoints.free(), timeout=600)
+    try:
+        TorchServeClient.for_run_dir(process.run_dir).predict(FIRST_REVIEW)
+        cold_start = time.monotonic() - started
+        headers = tuple(KeyFile(process.run_dir / "key_file.json").headers("inference").items())
+        targets = {
+            "rest": Target("rest", f"{endpoints.inference_url}/predictions/{paths.MODEL_NAME}", headers),
+            "grpc": Target("grpc", endpoints.grpc_target, headers, paths.MODEL_NAME),
+        }
+        yield Running("torchserve", targets, cold_start, {"frontend": process.pid() or 0})
+    finally:
+        process.stop()
