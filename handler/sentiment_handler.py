@@ -1,8 +1,13 @@
 """TorchServe adapter for the review sentiment classifier.
 
 A thin layer: TorchServe's batch in, one JSON answer per request out. All the logic
-(validation, tokenization, model, softmax) lives in `review_sentiment.core`, shipped in the
-archive beside this file. A handler file defines exactly one class: TorchServe picks it.
+(validation, tokenization, model, softmax, explanations) lives in `review_sentiment.core`,
+shipped in the archive beside this file. A handler file defines exactly one class: TorchServe
+picks it.
+
+POST /explanations/<model> lands in the same queue and batches as /predictions; the frontend
+marks each request with the header `explain: True` (or `False`). BaseHandler looks at request 0
+only and sends the whole batch one way, so this handler reads the flag per request instead.
 """
 
 from __future__ import annotations
@@ -44,12 +49,19 @@ class SentimentHandler(BaseHandler):
         # Settings only: review text is never logged.
         logger.info("sentiment model ready on %s with %s", self.device, settings)
 
-    def preprocess(self, data: list) -> tuple[list, list]:
-        """Payloads and their content types; validation happens per request in the core."""
-        content_types = [self.context.get_request_header(i, "Content-Type") for i in range(len(data))]
-        return [payload_of(row) for row in data], content_types
+    def preprocess(self, data: list) -> tuple[list, list, list]:
+        """Payloads, content types and explanation flags; validation happens per request in the core."""
+        header = self.context.get_request_header
+        content_types = [header(i, "Content-Type") for i in range(len(data))]
+        explain = [header(i, "explain") == "True" for i in range(len(data))]
+        return [payload_of(row) for row in data], content_types, explain
 
-    def inference(self, inputs: tuple[list, list], *args, **kwargs) -> list[Outcome]:
+    def explain_handle(self, data_preprocess: tuple[list, list, list], raw_data: list) -> list[str]:
+        """BaseHandler calls this instead of inference when request 0 is an explanation; the
+        flags from preprocess already route each request, so both paths are the same."""
+        return self.postprocess(self.inference(data_preprocess))
+
+    def inference(self, inputs: tuple[list, list, list], *args, **kwargs) -> list[Outcome]:
         outcomes, stats = self.classifier.classify(*inputs)
         if stats is not None:
             self._record(stats)
@@ -77,3 +89,6 @@ class SentimentHandler(BaseHandler):
             ("InferenceTime", round(stats.inference_ms, 3), "ms"),
         ):
             metrics.add_metric(name, value, unit, metric_type=MetricTypes.HISTOGRAM)
+        if stats.explained:
+            metrics.add_metric("ExplanationsPerBatch", stats.explained, "count", metric_type=MetricTypes.HISTOGRAM)
+            metrics.add_metric("ExplainTime", round(stats.explain_ms, 3), "ms", metric_type=MetricTypes.HISTOGRAM)

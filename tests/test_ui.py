@@ -289,3 +289,32 @@ def test_server_down_is_explained(page: Page, down_ui_url: str, caplog: pytest.L
     screenshot(page, "server-down")
     assert "classification failed: ConnectionError" in caplog.text  # the failure is logged, the review is not
     assert PRIVATE_MARKER not in caplog.text
+
+
+def test_explanation_highlights_every_word(page: Page, ui_url: str):
+    review = "Gorgeous shade, but it <b>smudges</b> by noon & flakes."
+    open_page(page, ui_url)
+    page.locator("#review textarea").fill(review)
+    page.locator("#explain").click()
+    explanation = page.locator("#explanation")
+    expect(explanation).to_be_visible()
+    expect(label_of(page)).to_have_text(LABEL)
+    words = explanation.locator(".explained .word")
+    expect(words).to_have_count(len(review.split()))
+    assert explanation.locator(".explained").inner_text() == review  # the markup is shown as text, not run
+    pushes = [float(w.get_attribute("data-push")) for w in words.all()]
+    colours = [w.get_attribute("style") for w in words.all()]
+    for push, colour in zip(pushes, colours, strict=True):
+        assert ("22, 163, 74" in colour) == (push > 0)  # green towards positive, red towards negative
+    expect(page.locator("#timing")).to_contain_text(re.compile(r"Explained in \d+ ms"))
+    screenshot(page, "explanation")
+
+    classify(page, "Lovely texture")  # a plain classification hides the old explanation
+    expect(explanation).to_be_hidden()
+
+
+def test_api_explain(api):
+    probabilities, timing, error, html = api.predict("Terrible smell, great bottle", api_name="/explain")
+    assert probabilities["label"] in ("positive", "negative")
+    html = html["value"] if isinstance(html, dict) else html  # an update: value and visibility
+    assert html.count('class="word"') == 4

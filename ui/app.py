@@ -80,6 +80,12 @@ THEME = gr.themes.Default(
 CSS = """
 .message-error { border: 1px solid #b91c1c; background: #fef2f2; color: #7f1d1d; border-radius: 6px; padding: 8px; }
 #timing { color: #4b5563; font-size: 0.9em; }
+.explained { line-height: 2; white-space: pre-wrap; }
+.explained .word { border-radius: 3px; padding: 1px 2px; }
+.key { border-radius: 3px; padding: 1px 6px; color: #fff; }
+.key.positive { background: rgb(22, 163, 74); }
+.key.negative { background: rgb(220, 38, 38); }
+.note { color: #4b5563; font-size: 0.9em; }
 """
 # Ctrl+Enter (Cmd+Enter on a Mac) in the review box presses Classify; Enter keeps adding lines.
 HEAD = """
@@ -110,6 +116,18 @@ def build_app(client: TorchServeClient, settings: UiSettings | None = None) -> g
             result.probabilities,
             gr.Markdown(value=timing, visible=bool(timing)),
             gr.Markdown(value=result.error or "", visible=result.error is not None),
+        )
+
+    def on_explain(text: str):
+        result = backend.explain_one(client, text)
+        timing = (
+            f"Explained in {result.elapsed_ms:.0f} ms (Integrated Gradients on TorchServe)." if not result.error else ""
+        )
+        return (
+            result.probabilities,
+            gr.Markdown(value=timing, visible=bool(timing)),
+            gr.Markdown(value=result.error or "", visible=result.error is not None),
+            gr.HTML(value=result.html, visible=bool(result.html)),
         )
 
     def scored(texts: list[str], sources: list[dict[str, str]] | None, progress: gr.Progress):
@@ -171,11 +189,14 @@ def build_app(client: TorchServeClient, settings: UiSettings | None = None) -> g
                         placeholder="Paste a review here, then press Classify or Ctrl+Enter",
                         elem_id="review",
                     )
-                    button = gr.Button("Classify", variant="primary", elem_id="classify")
+                    with gr.Row():
+                        button = gr.Button("Classify", variant="primary", elem_id="classify")
+                        explain_button = gr.Button("Explain: which words decided?", elem_id="explain")
                 with gr.Column(scale=2):
                     result = gr.Label(label="Sentiment", num_top_classes=2, elem_id="result")
                     timing = gr.Markdown(visible=False, elem_id="timing")
                     error = gr.Markdown(visible=False, elem_id="error", elem_classes="message-error")
+            explanation = gr.HTML(visible=False, elem_id="explanation")
             gr.Examples(examples=[[text] for text in EXAMPLES], inputs=[review], label="Example reviews")
 
         with gr.Tab("Many reviews", elem_id="tab-many"):
@@ -198,7 +219,12 @@ def build_app(client: TorchServeClient, settings: UiSettings | None = None) -> g
 
         app.load(on_state, outputs=state, api_name="server_state")
         refresh.click(on_state, outputs=state, api_visibility="private")
-        button.click(on_classify, inputs=review, outputs=[result, timing, error], api_name="classify")
+        button.click(on_classify, inputs=review, outputs=[result, timing, error], api_name="classify").then(
+            lambda: gr.HTML(visible=False), outputs=explanation, api_visibility="private"
+        )
+        explain_button.click(
+            on_explain, inputs=review, outputs=[result, timing, error, explanation], api_name="explain"
+        )
         batch_outputs = [summary, batch_table, download]
         lines_button.click(on_lines, inputs=lines, outputs=batch_outputs, api_name="classify_lines")
         upload.change(on_upload, inputs=upload, outputs=column, api_visibility="private")

@@ -7,6 +7,7 @@ also owns the token keys. Review text is never logged: failures are logged by ki
 from __future__ import annotations
 
 import csv
+import html
 import io
 import logging
 import time
@@ -63,6 +64,60 @@ def classify_one(client: TorchServeClient, text: str) -> SingleResult:
         log.warning("classification failed: %s", type(error).__name__)  # the kind only, never the review
         return SingleResult(None, failure_message(error, client), (time.perf_counter() - start) * 1000)
     return SingleResult(dict(result["probabilities"]), None, (time.perf_counter() - start) * 1000)
+
+
+@dataclass(frozen=True)
+class ExplainResult:
+    probabilities: dict[str, float] | None
+    html: str  # the review with its words highlighted, or "" on failure
+    error: str | None
+    elapsed_ms: float
+
+
+def explain_one(client: TorchServeClient, text: str) -> ExplainResult:
+    """The prediction and its word attributions (TorchServe's /explanations API)."""
+    start = time.perf_counter()
+    try:
+        result = client.explain(text)
+    except (ApiError, requests.RequestException) as error:
+        log.warning("explanation failed: %s", type(error).__name__)  # the kind only, never the review
+        return ExplainResult(None, "", failure_message(error, client), (time.perf_counter() - start) * 1000)
+    elapsed = (time.perf_counter() - start) * 1000
+    return ExplainResult(dict(result["probabilities"]), highlighted(text, result), None, elapsed)
+
+
+def towards_positive(result: dict) -> list[tuple[dict, float]]:
+    """Each attribution with its push towards *positive* (the server scores towards the predicted label)."""
+    sign = 1.0 if result["label"] == "positive" else -1.0
+    return [(a, sign * float(a["score"])) for a in result.get("attributions", [])]
+
+
+def highlighted(text: str, result: dict, top: int = 5) -> str:
+    """The review as HTML: green words push towards positive, red towards negative, the stronger the
+    darker; every piece of the review is escaped. Then the strongest words of each side."""
+    pushes = towards_positive(result)
+    strongest = max((abs(p) for _, p in pushes), default=0.0) or 1.0
+    parts, cursor = [], 0
+    for attribution, push in sorted(pushes, key=lambda item: item[0]["start"]):
+        start, end = attribution["start"], attribution["end"]
+        parts.append(html.escape(text[cursor:start]))
+        alpha = min(1.0, abs(push) / strongest) * 0.85
+        colour = f"rgba(22, 163, 74, {alpha:.2f})" if push > 0 else f"rgba(220, 38, 38, {alpha:.2f})"
+        parts.append(
+            f'<span class="word" style="background:{colour}" title="{push:+.3f}" data-push="{push:+.6e}">'
+            f"{html.escape(text[start:end])}</span>"
+        )
+        cursor = end
+    parts.append(html.escape(text[cursor:]))
+    ranked = sorted(pushes, key=lambda item: item[1])
+    negative = [f"{html.escape(a['word'])} ({p:+.2f})" for a, p in ranked[:top] if p < 0]
+    positive = [f"{html.escape(a['word'])} ({p:+.2f})" for a, p in reversed(ranked[-top:]) if p > 0]
+    note = "<p class='note'>Words cut by truncation were not scored.</p>" if result.get("truncated") else ""
+    return (
+        f"<div class='explained'>{''.join(parts)}</div>"
+        f"<p><span class='key positive'>pushes positive</span> {', '.join(positive) or 'none'}<br>"
+        f"<span class='key negative'>pushes negative</span> {', '.join(negative) or 'none'}</p>{note}"
+    )
 
 
 def lines_of(text: str) -> list[str]:

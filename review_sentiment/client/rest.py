@@ -28,6 +28,10 @@ def _is_auth_refusal(status: int, text: str) -> bool:
     return status == 401 or (status == 400 and "token" in text.lower())
 
 
+# TorchServe 0.12's 503 text both when its job queue is full and when the model has no worker.
+NO_WORKER = "has no worker to serve inference request"
+
+
 def _body(response: requests.Response) -> object:
     try:
         return response.json()
@@ -57,8 +61,28 @@ class TorchServeClient(ServerClient):
 
     def _checked(self, response: requests.Response) -> object:
         if response.status_code >= 400:
-            raise ApiError(response.status_code, _body(response))
+            raise ApiError(response.status_code, self._explained(response.status_code, _body(response)))
         return _body(response)
+
+    def _explained(self, status: int, body: object) -> object:
+        """TorchServe's own refusals whose message misleads or is missing, reworded (the original
+        kept as `server_message`); every user of the client (CLI, UI) shows these."""
+        if status == 413 and not isinstance(body, dict):
+            # The frontend refuses a body over max_request_size itself, with an empty 413.
+            return {"code": 413, "type": "RequestTooLarge", "message": "body over the server's max_request_size"}
+        if status == 503 and isinstance(body, dict) and NO_WORKER in str(body.get("message")):
+            try:
+                ready = self.ready_workers()
+            except (ApiError, requests.RequestException):
+                ready = None
+            if ready:
+                kind, message = "QueueFull", "the server is at capacity (its request queue is full); retry shortly"
+            elif ready == 0:
+                kind, message = "NoWorker", "no worker is ready for the model (starting, restarting or scaled to 0)"
+            else:
+                kind, message = "QueueFullOrNoWorker", "the request queue is full or no worker is ready; retry shortly"
+            return {**body, "type": kind, "message": message, "server_message": body.get("message")}
+        return body
 
     # Inference API
     def ping(self) -> dict:
@@ -83,6 +107,18 @@ class TorchServeClient(ServerClient):
             f"/predictions/{self.model}",
             data=json.dumps(payload),
             headers={"Content-Type": "application/json"},
+        )
+        return self._checked(response)  # type: ignore[return-value]
+
+    def explain(self, text: str) -> dict:
+        """The prediction plus word attributions (POST /explanations): label, score,
+        probabilities, attributions [{word, start, end, score}], method, steps, ..."""
+        response = self.request(
+            "POST",
+            "inference",
+            f"/explanations/{self.model}",
+            data=text.encode("utf-8"),
+            headers={"Content-Type": "text/plain; charset=utf-8"},
         )
         return self._checked(response)  # type: ignore[return-value]
 

@@ -6,10 +6,11 @@ knows nothing of TorchServe.
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -17,6 +18,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from review_sentiment.core.encoding import pad_batch, token_ids
 from review_sentiment.core.errors import RequestError
+from review_sentiment.core.explain import Explanation, ExplanationsOff, WordExplainer
 from review_sentiment.core.settings import InferenceSettings
 from review_sentiment.core.validation import review_text
 
@@ -42,9 +44,11 @@ class BatchStats:
     padded_tokens: int  # batch size x longest sequence: what the model computed
     tokenize_ms: float
     inference_ms: float
+    explained: int = 0  # requests of this batch that asked for an explanation
+    explain_ms: float = 0.0
 
 
-Outcome = Prediction | RequestError
+Outcome = Prediction | Explanation | RequestError
 
 
 def resolve_device(gpu_id: int | str | None) -> torch.device:
@@ -76,14 +80,19 @@ def cpu_precision(setting: str) -> str:
     return setting
 
 
+def served_precision(device: torch.device, settings: InferenceSettings) -> str:
+    """The precision the model serves in on `device`: fp32, fp16, bf16 or int8."""
+    return settings.gpu_precision if device.type == "cuda" else cpu_precision(settings.cpu_precision)
+
+
 def prepare_model(model: torch.nn.Module, device: torch.device, settings: InferenceSettings) -> torch.nn.Module:
     """Cast or quantize for the device: fp16 on GPU; fp32, bf16 or int8 dynamic on CPU."""
     model = model.eval()
+    precision = served_precision(device, settings)
     if device.type == "cuda":
-        dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[settings.gpu_precision]
+        dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[precision]
         return model.to(device=device, dtype=dtype)
     model = model.to(device=device, dtype=torch.float32)
-    precision = cpu_precision(settings.cpu_precision)
     if precision == "bf16":
         return model.to(torch.bfloat16)
     if precision == "int8":
@@ -91,9 +100,29 @@ def prepare_model(model: torch.nn.Module, device: torch.device, settings: Infere
     return model
 
 
+def make_explainer(
+    model: torch.nn.Module, tokenizer, settings: InferenceSettings, device: torch.device
+) -> WordExplainer | None:
+    """The explainer over an fp32 `model` (loaded in fp32, not yet prepared for serving); None
+    when explanations are off. Shares the weights when the server computes in fp32 anyway."""
+    if not settings.explain:
+        return None
+    if served_precision(device, settings) != "fp32":
+        model = copy.deepcopy(model)  # prepare_model casts the served model in place
+    return WordExplainer(model.to(device=device, dtype=torch.float32), tokenizer, settings)
+
+
 class SentimentClassifier:
-    def __init__(self, model, tokenizer, settings: InferenceSettings, device: torch.device):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        settings: InferenceSettings,
+        device: torch.device,
+        explainer: WordExplainer | None = None,
+    ):
         self.model, self.tokenizer, self.settings, self.device = model, tokenizer, settings, device
+        self.explainer = explainer
         self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
 
     @classmethod
@@ -111,9 +140,12 @@ class SentimentClassifier:
         tokenizer = AutoTokenizer.from_pretrained(checkpoint)
         # Loaded in fp32 (the checkpoint may be stored in fp16), then cast for the device.
         model = AutoModelForSequenceClassification.from_pretrained(checkpoint, dtype=torch.float32)
-        classifier = cls(prepare_model(model, device, settings), tokenizer, settings, device)
+        explainer = make_explainer(model, tokenizer, settings, device)
+        classifier = cls(prepare_model(model, device, settings), tokenizer, settings, device, explainer)
         if settings.warmup:
             classifier.predict_texts(list(WARMUP_TEXTS))
+            if explainer is not None:
+                classifier.explain(WARMUP_TEXTS[:1])
         return classifier
 
     def validate(
@@ -152,21 +184,45 @@ class SentimentClassifier:
         return predictions, stats
 
     def classify(
-        self, payloads: Sequence[object], content_types: Sequence[str | None] | None = None
+        self,
+        payloads: Sequence[object],
+        content_types: Sequence[str | None] | None = None,
+        explain: Sequence[bool] | None = None,
     ) -> tuple[list[Outcome], BatchStats | None]:
-        """One outcome per payload, in order: a Prediction, or the RequestError of that payload."""
-        checked = self.validate(payloads, content_types)
+        """One outcome per payload, in order: a Prediction, an Explanation where `explain` asks
+        for one, or the RequestError of that payload. Predictions and explanations of a batch
+        share one model call; the explanations' labels are the served model's."""
+        checked: list[str | RequestError] = self.validate(payloads, content_types)
+        wanted = list(explain or [False] * len(payloads))
+        if self.explainer is None:
+            off = ExplanationsOff("explanations are switched off on this server (setting explain)")
+            checked = [off if wanted[i] and isinstance(item, str) else item for i, item in enumerate(checked)]
         valid = [i for i, item in enumerate(checked) if isinstance(item, str)]
         if not valid:
             return list(checked), None  # type: ignore[arg-type]
-        predictions, stats = self.predict_texts([checked[i] for i in valid])
-        by_index = dict(zip(valid, predictions, strict=True))
+        predictions, stats = self.predict_texts([checked[i] for i in valid])  # type: ignore[misc]
+        by_index: dict[int, Outcome] = dict(zip(valid, predictions, strict=True))
+        to_explain = [i for i in valid if wanted[i]]
+        if to_explain:
+            run = self.explainer.explain(  # type: ignore[union-attr]
+                [checked[i] for i in to_explain], [by_index[i] for i in to_explain], self.labels
+            )
+            by_index.update(zip(to_explain, run.outcomes, strict=True))
+            stats = replace(stats, explained=len(to_explain), explain_ms=run.ms)
         return [by_index.get(i, item) for i, item in enumerate(checked)], stats  # type: ignore[misc]
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         """Plain-text API for scripts: raises the first RequestError."""
-        outcomes, _ = self.classify(list(texts))
-        for outcome in outcomes:
-            if isinstance(outcome, RequestError):
-                raise outcome
-        return outcomes  # type: ignore[return-value]
+        return _raise_first_error(self.classify(list(texts))[0])  # type: ignore[return-value]
+
+    def explain(self, texts: Sequence[str]) -> list[Explanation]:
+        """Word attributions for the predicted labels of `texts`; raises the first RequestError."""
+        outcomes, _ = self.classify(list(texts), explain=[True] * len(texts))
+        return _raise_first_error(outcomes)  # type: ignore[return-value]
+
+
+def _raise_first_error(outcomes: list[Outcome]) -> list[Outcome]:
+    for outcome in outcomes:
+        if isinstance(outcome, RequestError):
+            raise outcome
+    return outcomes

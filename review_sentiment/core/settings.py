@@ -28,6 +28,17 @@ class InferenceSettings:
     torch_threads: int = 0
     # Run a few batches at start-up so the first user request does not pay for lazy init.
     warmup: bool = True
+    # /explanations: word attributions by Integrated Gradients, computed in fp32 (a second,
+    # fp32 copy of the weights when serving bf16/fp16/int8). false: no copy, explanations get 501.
+    explain: bool = True
+    # Integration steps (Gauss-Legendre nodes); each costs one forward + backward per review.
+    explain_steps: int = 32
+    # Interpolated rows x tokens per forward/backward: bounds the memory the backward pass holds
+    # (about 110 KB per token in fp32 for the released model: ~0.45 GB at 4096).
+    explain_chunk_tokens: int = 4096
+    # Seconds a batch may spend on explanations before its remaining ones get 503 (retry): keeps
+    # the batch well inside responseTimeout (60 s), past which TorchServe kills the worker.
+    explain_budget_s: float = 30.0
 
     def __post_init__(self) -> None:
         if self.cpu_precision not in CPU_PRECISIONS:
@@ -40,6 +51,8 @@ class InferenceSettings:
             raise ValueError(f"head_fraction must be within 0..1, got {self.head_fraction}")
         if self.max_chars < 1 or self.torch_threads < 0:
             raise ValueError("max_chars must be >= 1 and torch_threads >= 0")
+        if self.explain_steps < 1 or self.explain_chunk_tokens < 1 or self.explain_budget_s <= 0:
+            raise ValueError("explain_steps, explain_chunk_tokens and explain_budget_s must be > 0")
 
     @classmethod
     def from_sources(
