@@ -51,15 +51,21 @@ EXPLANATION_KEYS = {
 AWKWARD = "Très  bon!!\tJ'adore 😀 the smell…\nbut  NOT the price (€49). 很好 ok-ish"
 
 
+# Where time is not the point: a loaded CI machine must not turn explanations into 503 ExplainBusy.
+NO_BUDGET = 1e9
+
+
 @pytest.fixture(scope="module")
 def tiny(tiny_checkpoint) -> SentimentClassifier:
-    return SentimentClassifier.load(tiny_checkpoint, InferenceSettings(max_length=64, warmup=False))
+    return SentimentClassifier.load(
+        tiny_checkpoint, InferenceSettings(max_length=64, warmup=False, explain_budget_s=NO_BUDGET)
+    )
 
 
 @pytest.fixture(scope="module")
 def released() -> SentimentClassifier:
     """The released model as the server runs it (cpu_precision auto), explained in fp32."""
-    return SentimentClassifier.load(RELEASED_MODEL, InferenceSettings())
+    return SentimentClassifier.load(RELEASED_MODEL, InferenceSettings(explain_budget_s=NO_BUDGET))
 
 
 def check_explanation(body: dict, text: str) -> None:
@@ -205,7 +211,9 @@ def test_truncated_reviews_say_what_was_left_out(tiny):
 def test_a_batch_is_explained_in_order_and_chunking_changes_nothing(tiny):
     texts = [AWKWARD, "short", "A much longer review " * 6 + "that goes on.", "Broke in a week."]
     together = tiny.explain(texts)
-    settings = InferenceSettings(max_length=64, explain_chunk_tokens=40)  # many chunks, one review per group
+    settings = InferenceSettings(
+        max_length=64, explain_chunk_tokens=40, explain_budget_s=NO_BUDGET
+    )  # many chunks, one review per group
     small_chunks = WordExplainer(tiny.explainer.gradients.model, tiny.tokenizer, settings)
     chunked = small_chunks.explain(texts, [e.prediction for e in together], tiny.labels).outcomes
     for text, a, b in zip(texts, together, chunked, strict=True):

@@ -33,6 +33,15 @@ def special_tokens(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[
     raise ValueError("cannot locate the text between the tokenizer's special tokens")
 
 
+def text_budget(tokenizer: PreTrainedTokenizerBase, max_length: int) -> tuple[list[int], list[int], int]:
+    """(prefix ids, suffix ids, text tokens that fit in `max_length` between them)."""
+    prefix, suffix = special_tokens(tokenizer)
+    budget = max_length - len(prefix) - len(suffix)
+    if budget <= 0:
+        raise ValueError(f"max_length {max_length} leaves no room for text tokens")
+    return prefix, suffix, budget
+
+
 def token_ids(
     tokenizer: PreTrainedTokenizerBase,
     texts: Sequence[str],
@@ -40,10 +49,7 @@ def token_ids(
     head_fraction: float = 0.25,
 ) -> list[list[int]]:
     """Tokenize a whole batch at once; each result has special tokens and <= max_length ids."""
-    prefix, suffix = special_tokens(tokenizer)
-    budget = max_length - len(prefix) - len(suffix)
-    if budget <= 0:
-        raise ValueError(f"max_length {max_length} leaves no room for text tokens")
+    prefix, suffix, budget = text_budget(tokenizer, max_length)
     # verbose=False: over-long inputs are expected here, they are truncated just below.
     raw = tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
     return [prefix + head_tail(ids, budget, head_fraction) + suffix for ids in raw]

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from review_sentiment.core.encoding import head_tail, special_tokens
+from review_sentiment.core.encoding import head_tail, text_budget
 from review_sentiment.core.errors import RequestError
 from review_sentiment.core.settings import InferenceSettings
 
@@ -99,8 +99,7 @@ def encode_with_spans(
 ) -> list[EncodedReview]:
     """Token ids with the serving path's head + tail truncation, and each token's character span
     (the fast tokenizer's offset mapping) into the original text."""
-    prefix, suffix = special_tokens(tokenizer)
-    budget = max_length - len(prefix) - len(suffix)
+    prefix, suffix, budget = text_budget(tokenizer, max_length)
     raw = tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False, return_offsets_mapping=True)
     reviews = []
     for ids, offsets in zip(raw["input_ids"], raw["offset_mapping"], strict=True):
