@@ -76,9 +76,14 @@ lint: install
 bench: install
 	$(PY) -m benchmarks.benchmark --checkpoint $(CHECKPOINT) $(BENCH_ARGS)
 
+# kustomize reads no file outside its folder: deploy/k8s keeps copies of config/ (a test compares them).
+k8s-config:
+	cp config/config.properties config/log4j2.xml config/model-config.yaml deploy/k8s/base/config/
+	cp config/model-config.gpu.yaml deploy/k8s/overlays/gpu/config/model-config.yaml
+
 # Containers (Docker with Compose 2.24+): the GPU stack, or on hosts without nvidia-smi the CPU
 # override. `make images` builds all three images (torchserve:gpu, torchserve:cpu, ui) to push.
-.PHONY: images compose-up compose-down
+.PHONY: k8s-config images compose-up compose-down
 COMPOSE_FILES ?= docker-compose.yml $(if $(shell command -v nvidia-smi),,docker-compose.cpu.yml)
 COMPOSE := docker compose $(addprefix -f ,$(COMPOSE_FILES))
 

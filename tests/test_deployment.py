@@ -362,8 +362,7 @@ def test_configmap_is_the_project_config(overlay):
     }
     for key, source in expected.items():
         assert data[key] == (paths.CONFIG_DIR / source).read_text(), (
-            f"the ConfigMap's {key} differs from config/{source}: copy it into deploy/k8s "
-            f"(base/config/ or overlays/gpu/config/)"
+            f"the ConfigMap's {key} differs from config/{source}: run `make k8s-config`"
         )
 
 

@@ -44,7 +44,7 @@ def review_text(payload: object, max_chars: int, content_type: str | None = None
         if is_json or payload.lstrip().startswith("{"):
             try:
                 payload = json.loads(payload)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # bad syntax, an over-long integer, nesting too deep
                 if is_json:
                     raise MalformedJson("body is not valid JSON") from None
                 # Not JSON after all: a review that happens to start with "{".
@@ -52,6 +52,7 @@ def review_text(payload: object, max_chars: int, content_type: str | None = None
         payload = _from_json_object(payload)
     if not isinstance(payload, str):
         raise RequestError(f"unsupported payload type {type(payload).__name__}")
+    payload = payload.encode("utf-8", "replace").decode("utf-8")  # JSON "\ud800" (lone surrogate) breaks tokenizers
     if not payload.strip():
         raise EmptyText("review text is empty")
     if len(payload) > max_chars:

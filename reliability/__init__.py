@@ -1,0 +1,1 @@
+"""Reliability tooling: servers with special settings, worker processes, the soak run."""

@@ -1,0 +1,236 @@
+"""Security against real TorchServes: the session `server` (project defaults) and one with the
+model API turned on (behind the shipped `allowed_urls`) and keys that expire after 3 seconds.
+
+test_serving.py already covers: no key / wrong key / the other API's key refused, rotated keys
+picked up, registering refused with the model API off, and the review marker absent from logs/.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import ipaddress
+import json
+import shutil
+import socket
+import stat
+import threading
+import time
+
+import psutil
+import pytest
+import requests
+
+from reliability.harness import frontend, start_server
+from reliability.inputs import MAX_REQUEST_SIZE
+from review_sentiment import cli
+from review_sentiment.client.grpc_client import GrpcClient, GrpcPredictionError
+from review_sentiment.client.rest import TorchServeClient
+from review_sentiment.endpoints import Endpoints
+from review_sentiment.serve.server import _print_urls
+from tests.conftest import TEST_MODEL_CONFIG
+
+pytestmark = pytest.mark.serving
+
+MARKER = "wombat-secret-review-5127"
+KEY_LIFETIME_S = 3  # token_expiration_min=0.05 on the model-API server
+
+
+def keys_of(run_dir) -> dict[str, str]:
+    return {kind: entry["key"] for kind, entry in json.loads((run_dir / "key_file.json").read_text()).items()}
+
+
+def every_file(folder):
+    return [p for p in folder.rglob("*") if p.is_file()]
+
+
+# --- the project's defaults (session server) -------------------------------------------------
+
+
+def test_key_file_is_readable_by_its_owner_only(server):
+    key_file = server.run_dir / "key_file.json"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    # Still so after the server rewrites it (a key renewed through the token API).
+    keys = keys_of(server.run_dir)
+    endpoints = Endpoints.load(server.run_dir)
+    renewed = requests.get(
+        f"{endpoints.management_url}/token",
+        params={"type": "management"},
+        headers={"Authorization": f"Bearer {keys['API']}"},
+        timeout=10,
+    )
+    assert renewed.status_code == 200
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+def is_loopback(ip: str) -> bool:
+    address = ipaddress.ip_address(ip)
+    # Java listens on IPv6 sockets: 127.0.0.1 shows as the IPv4-mapped ::ffff:127.0.0.1.
+    return (getattr(address, "ipv4_mapped", None) or address).is_loopback
+
+
+def test_every_port_listens_on_loopback_only(server):
+    listening = [c for c in frontend(server).net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+    endpoints = Endpoints.load(server.run_dir)
+    ports = {c.laddr.port for c in listening}
+    assert {endpoints.inference_port, endpoints.management_port, endpoints.metrics_port} <= ports
+    assert {endpoints.grpc_inference_port, endpoints.grpc_management_port} <= ports
+    assert all(is_loopback(c.laddr.ip) for c in listening), listening
+    # And from this machine's other addresses, nothing answers.
+    others = [
+        a.address
+        for addresses in psutil.net_if_addrs().values()
+        for a in addresses
+        if a.family == socket.AF_INET and not is_loopback(a.address)
+    ]
+    for address in others:
+        with pytest.raises(OSError), socket.create_connection((address, endpoints.inference_port), timeout=3):
+            pass
+
+
+def test_unregistering_is_off_by_default(server):
+    client = TorchServeClient.for_run_dir(server.run_dir)
+    response = client.request("DELETE", "management", "/models/sentiment")
+    assert response.status_code == 405  # TorchServe 0.12 answers as if the method did not exist
+    assert client.ready_workers() >= 1
+
+
+def test_review_text_and_keys_never_reach_any_file_or_output(server, capsys):
+    """A marker review sent every way, accepted and refused, then every file the server wrote
+    (logs, run folder, unpacked model) is searched for it and for every key; and the CLI's and
+    launcher's output holds no key."""
+    client = TorchServeClient.for_run_dir(server.run_dir)
+    client.predict(f"Lovely colour. {MARKER}")
+    client.predict_json({"text": f"Broke me out. {MARKER}"})
+    refused = [
+        (f"{MARKER}".encode() * 300, "text/plain"),  # over max_chars: 413 from the handler
+        (f'{{"text": "{MARKER}",'.encode(), "application/json"),  # malformed JSON
+        (f'{{"text": ["{MARKER}"]}}'.encode(), "application/json"),  # wrong type
+        (MARKER.encode() + b"\xff", "text/plain"),  # not UTF-8
+        (MARKER.encode() * (MAX_REQUEST_SIZE // len(MARKER) + 1), "text/plain"),  # over max_request_size
+    ]
+    for body, content_type in refused:
+        response = client.request(
+            "POST", "inference", "/predictions/sentiment", data=body, headers={"Content-Type": content_type}
+        )
+        assert 400 <= response.status_code < 500
+    with GrpcClient.for_run_dir(server.run_dir) as grpc_client:
+        grpc_client.predict(f"gRPC {MARKER}")
+        with pytest.raises(GrpcPredictionError):
+            grpc_client.predict(MARKER * 300)
+    assert cli.main(["--run-dir", str(server.run_dir), "predict", f"CLI {MARKER}"]) == 0
+    assert cli.main(["--run-dir", str(server.run_dir), "describe"]) == 0
+    _print_urls(Endpoints.load(server.run_dir), server.run_dir, auth=True)
+    printed = capsys.readouterr()
+    keys = keys_of(server.run_dir)
+    time.sleep(1)  # let the log appenders flush
+    files = [p for p in every_file(server.run_dir) if p.name != "key_file.json"]
+    assert any(p.name == "model_log.log" for p in files) and any(p.name == "ts_log.log" for p in files)
+    for path in files:
+        content = path.read_bytes()
+        assert MARKER.encode() not in content, path
+        for kind, key in keys.items():
+            assert key.encode() not in content, (kind, path)
+    for kind, key in keys.items():
+        assert key not in printed.out + printed.err, kind
+
+
+# --- the model API turned on, behind allowed_urls ---------------------------------------------
+
+
+class _Recorder(http.server.SimpleHTTPRequestHandler):
+    """Serves a real .mar over HTTP and records every request (none may arrive)."""
+
+    requests_seen: list[str] = []
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        self.requests_seen.append(self.path)
+        super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def model_api_server(tmp_path_factory, tiny_checkpoint):
+    folder = tmp_path_factory.mktemp("model-api")
+    # The project's config.properties with the model API on; its allowed_urls stays as shipped.
+    properties = {"enable_model_api": "true", "token_expiration_min": str(KEY_LIFETIME_S / 60)}
+    server = start_server(
+        folder,
+        tiny_checkpoint,
+        {**TEST_MODEL_CONFIG, "handler": {**TEST_MODEL_CONFIG["handler"], "warmup": False}},
+        properties,
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def outside(tmp_path_factory, model_api_server):
+    """A copy of the .mar outside the store, also served over HTTP on 127.0.0.1."""
+    folder = tmp_path_factory.mktemp("outside")
+    shutil.copy(model_api_server.model_store / "sentiment.mar", folder / "other.mar")
+    handler = functools.partial(_Recorder, directory=str(folder))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def register(client: TorchServeClient, url: str, name: str) -> requests.Response:
+    params = {"url": url, "model_name": name, "initial_workers": 0, "synchronous": "true"}
+    return client.request("POST", "management", "/models", params=params)
+
+
+def test_model_api_admits_the_local_store_only(model_api_server, outside):
+    client = TorchServeClient.for_run_dir(model_api_server.run_dir)
+    store = model_api_server.model_store
+    folder, http_base = outside
+    assert requests.get(f"{http_base}/other.mar", timeout=10).status_code == 200  # the URL itself works
+    _Recorder.requests_seen.clear()
+    for url in (
+        f"{http_base}/other.mar",  # a remote archive (the ShellTorch class of attack)
+        f"file://{folder}/other.mar",  # a local file outside the store
+        f"file://{store}/../{folder.name}/other.mar",  # escaping the store with ..
+        f"file://{store}/x/../../{folder.name}/other.mar",
+        "https://example.invalid/model.mar",
+        f"file://{store}/sentiment.mar",  # even the store itself, by URL: archives go by name only
+    ):
+        response = register(client, url, "intruder")
+        assert 400 <= response.status_code < 500, (url, response.status_code, response.text)
+        assert "allowed" in response.text.lower(), (url, response.text)
+    assert _Recorder.requests_seen == [], "TorchServe fetched a URL outside allowed_urls"
+    assert "can access any URL" not in (model_api_server.log_dir / "ts_log.log").read_text()  # its own warning
+    assert [m["modelName"] for m in client.request("GET", "management", "/models").json()["models"]] == ["sentiment"]
+    # The control: an archive of the store, named as such, is admitted.
+    shutil.copy(store / "sentiment.mar", store / "copy.mar")
+    admitted = register(client, "copy.mar", "copy")
+    assert admitted.status_code == 200, admitted.text
+    assert client.request("DELETE", "management", "/models/copy").status_code == 200
+
+
+def test_expired_key_is_refused(model_api_server):
+    """Keys live 3 s here: the same key works, then is refused once expired; the project's client
+    gets a new one through the token API and carries on."""
+    endpoints = Endpoints.load(model_api_server.run_dir)
+    client = TorchServeClient.for_run_dir(model_api_server.run_dir)
+    client.predict("fresh key")
+    key = client.keys.key("inference")
+
+    def with_key() -> requests.Response:
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "text/plain"}
+        return requests.post(f"{endpoints.inference_url}/predictions/sentiment", data=b"x", headers=headers, timeout=30)
+
+    first = with_key()
+    if first.status_code != 200:  # the key aged on the way: renew and take the new one
+        client.predict("renew")
+        key = client.keys.key("inference")
+        first = with_key()
+    assert first.status_code == 200
+    time.sleep(KEY_LIFETIME_S + 1)
+    expired = with_key()
+    assert expired.status_code == 400 and expired.json()["type"] == "InvalidKeyException"
+    assert client.predict("renewed through the API key")["label"] in ("negative", "positive")
+    assert client.keys.key("inference") != key
