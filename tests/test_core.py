@@ -43,6 +43,13 @@ def test_pad_batch_pads_to_the_longest_of_the_batch():
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
 
 
+def test_pad_batch_rounds_the_length_up_to_a_bucket():
+    batch = pad_batch([[5, 6, 7], [5]], pad_id=0, multiple=4)
+    assert batch["input_ids"].tolist() == [[5, 6, 7, 0], [5, 0, 0, 0]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1, 0], [1, 0, 0, 0]]
+    assert pad_batch([[1] * 8], pad_id=0, multiple=4)["input_ids"].shape == (1, 8)  # already a multiple
+
+
 @pytest.mark.parametrize(
     ("payload", "content_type", "error"),
     [

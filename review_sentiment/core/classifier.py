@@ -165,7 +165,8 @@ class SentimentClassifier:
         """Classify valid texts in one model call; results in input order."""
         start = time.perf_counter()
         ids = token_ids(self.tokenizer, texts, self.settings.max_length, self.settings.head_fraction)
-        batch = {k: v.to(self.device) for k, v in pad_batch(ids, self.tokenizer.pad_token_id).items()}
+        padded = pad_batch(ids, self.tokenizer.pad_token_id, self.settings.pad_multiple)
+        batch = {k: v.to(self.device) for k, v in padded.items()}
         tokenized = time.perf_counter()
         logits = self.model(**batch).logits
         probs = torch.softmax(logits.float(), dim=-1).cpu().tolist()

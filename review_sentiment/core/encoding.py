@@ -55,9 +55,12 @@ def token_ids(
     return [prefix + head_tail(ids, budget, head_fraction) + suffix for ids in raw]
 
 
-def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Dynamic padding: pad to the longest sequence of this batch, not to max_length."""
+def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int, multiple: int = 1) -> dict[str, torch.Tensor]:
+    """Dynamic padding: pad to the longest sequence of this batch (rounded up to `multiple`), not
+    to max_length. Rounding bounds the number of distinct shapes a server sees, and with it the
+    memory that shape-keyed kernel caches and the allocator keep."""
     longest = max(len(seq) for seq in sequences)
+    longest = -(-longest // multiple) * multiple
     input_ids = torch.full((len(sequences), longest), pad_id, dtype=torch.long)
     attention_mask = torch.zeros((len(sequences), longest), dtype=torch.long)
     for row, seq in enumerate(sequences):

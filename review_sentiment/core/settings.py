@@ -19,6 +19,11 @@ class InferenceSettings:
     head_fraction: float = 0.25
     # Longer texts are refused with 413 before tokenization (they cost time, not accuracy).
     max_chars: int = 20_000
+    # Batches are padded to their longest review rounded up to this many tokens (length buckets):
+    # 4 shapes of length at 256 tokens instead of ~250. Each new batch shape makes the kernel caches
+    # and the allocator keep more memory: a worker's RSS grew without bound with exact padding (1),
+    # still grew at 16 and 32, and stayed flat at 64, at no measurable cost in speed.
+    pad_multiple: int = 64
     # CPU weights: auto (bf16 where the CPU has native bf16, else fp32), fp32, bf16, or int8
     # (dynamic quantization: fastest, but -1.4 points on IMDB in this project's measurement).
     cpu_precision: str = "auto"
@@ -49,6 +54,8 @@ class InferenceSettings:
             raise ValueError(f"max_length must be within 8..512, got {self.max_length}")
         if not 0.0 <= self.head_fraction <= 1.0:
             raise ValueError(f"head_fraction must be within 0..1, got {self.head_fraction}")
+        if self.pad_multiple < 1:
+            raise ValueError(f"pad_multiple must be >= 1, got {self.pad_multiple}")
         if self.max_chars < 1 or self.torch_threads < 0:
             raise ValueError("max_chars must be >= 1 and torch_threads >= 0")
         if self.explain_steps < 1 or self.explain_chunk_tokens < 1 or self.explain_budget_s <= 0:
