@@ -344,24 +344,6 @@ def test_explanations_endpoint(client):
 
 
 @pytest.mark.serving
-@pytest.mark.parametrize(
-    ("data", "content_type", "status", "kind"),
-    [
-        (b"   ", "text/plain", 400, "EmptyText"),
-        (b"\xff\xfe\xfa", "application/octet-stream", 400, "NotUtf8"),
-        (b'{"review": "wrong key"}', "application/json", 400, "MalformedJson"),
-        (b"x" * 2001, "text/plain", 413, "TextTooLong"),
-    ],
-)
-def test_bad_explanation_requests_get_4xx_json(client, data, content_type, status, kind):
-    response = client.request(
-        "POST", "inference", "/explanations/sentiment", data=data, headers={"Content-Type": content_type}
-    )
-    assert response.status_code == status
-    assert response.json()["type"] == kind and response.json()["code"] == status
-
-
-@pytest.mark.serving
 def test_concurrent_explanations_are_batched_and_answered_in_order(client):
     before = histogram(client.metrics(), "ExplanationsPerBatch")
     texts = [f"Review {i}: {'love it, great value' if i % 2 else 'hate it, broke at once'} ({i})" for i in range(8)]

@@ -66,9 +66,10 @@ def test_rest_text_and_json(client):
         (b"x" * 2001, "text/plain", 413, "TextTooLong"),
     ],
 )
-def test_bad_requests_get_4xx_json(client, data, content_type, status, kind):
+@pytest.mark.parametrize("api_path", ["predictions", "explanations"])
+def test_bad_requests_get_4xx_json(client, api_path, data, content_type, status, kind):
     response = client.request(
-        "POST", "inference", "/predictions/sentiment", data=data, headers={"Content-Type": content_type}
+        "POST", "inference", f"/{api_path}/sentiment", data=data, headers={"Content-Type": content_type}
     )
     assert response.status_code == status
     body = response.json()

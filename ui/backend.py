@@ -54,36 +54,28 @@ class SingleResult:
     probabilities: dict[str, float] | None
     error: str | None
     elapsed_ms: float
+    html: str = ""  # explanations: the review with its words highlighted
+
+
+def _one(client: TorchServeClient, text: str, explain: bool) -> SingleResult:
+    start = time.perf_counter()
+    try:
+        result = client.explain(text) if explain else client.predict(text)
+    except (ApiError, requests.RequestException) as error:
+        # The kind of failure only, never the review.
+        log.warning("%s failed: %s", "explanation" if explain else "classification", type(error).__name__)
+        return SingleResult(None, failure_message(error, client), (time.perf_counter() - start) * 1000)
+    elapsed = (time.perf_counter() - start) * 1000
+    return SingleResult(dict(result["probabilities"]), None, elapsed, highlighted(text, result) if explain else "")
 
 
 def classify_one(client: TorchServeClient, text: str) -> SingleResult:
-    start = time.perf_counter()
-    try:
-        result = client.predict(text)
-    except (ApiError, requests.RequestException) as error:
-        log.warning("classification failed: %s", type(error).__name__)  # the kind only, never the review
-        return SingleResult(None, failure_message(error, client), (time.perf_counter() - start) * 1000)
-    return SingleResult(dict(result["probabilities"]), None, (time.perf_counter() - start) * 1000)
+    return _one(client, text, explain=False)
 
 
-@dataclass(frozen=True)
-class ExplainResult:
-    probabilities: dict[str, float] | None
-    html: str  # the review with its words highlighted, or "" on failure
-    error: str | None
-    elapsed_ms: float
-
-
-def explain_one(client: TorchServeClient, text: str) -> ExplainResult:
+def explain_one(client: TorchServeClient, text: str) -> SingleResult:
     """The prediction and its word attributions (TorchServe's /explanations API)."""
-    start = time.perf_counter()
-    try:
-        result = client.explain(text)
-    except (ApiError, requests.RequestException) as error:
-        log.warning("explanation failed: %s", type(error).__name__)  # the kind only, never the review
-        return ExplainResult(None, "", failure_message(error, client), (time.perf_counter() - start) * 1000)
-    elapsed = (time.perf_counter() - start) * 1000
-    return ExplainResult(dict(result["probabilities"]), highlighted(text, result), None, elapsed)
+    return _one(client, text, explain=True)
 
 
 def towards_positive(result: dict) -> list[tuple[dict, float]]:

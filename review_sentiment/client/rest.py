@@ -90,35 +90,20 @@ class TorchServeClient(ServerClient):
 
     def predict(self, text: str) -> dict:
         """Classify one review sent as text/plain."""
-        response = self.request(
-            "POST",
-            "inference",
-            f"/predictions/{self.model}",
-            data=text.encode("utf-8"),
-            headers={"Content-Type": "text/plain; charset=utf-8"},
-        )
-        return self._checked(response)  # type: ignore[return-value]
+        return self._post_review("predictions", text.encode("utf-8"), "text/plain; charset=utf-8")
 
     def predict_json(self, payload: object) -> dict:
         """Classify one review sent as JSON ({"text": "..."})."""
-        response = self.request(
-            "POST",
-            "inference",
-            f"/predictions/{self.model}",
-            data=json.dumps(payload),
-            headers={"Content-Type": "application/json"},
-        )
-        return self._checked(response)  # type: ignore[return-value]
+        return self._post_review("predictions", json.dumps(payload).encode("utf-8"), "application/json")
 
     def explain(self, text: str) -> dict:
         """The prediction plus word attributions (POST /explanations): label, score,
         probabilities, attributions [{word, start, end, score}], method, steps, ..."""
+        return self._post_review("explanations", text.encode("utf-8"), "text/plain; charset=utf-8")
+
+    def _post_review(self, api_path: str, body: bytes, content_type: str) -> dict:
         response = self.request(
-            "POST",
-            "inference",
-            f"/explanations/{self.model}",
-            data=text.encode("utf-8"),
-            headers={"Content-Type": "text/plain; charset=utf-8"},
+            "POST", "inference", f"/{api_path}/{self.model}", data=body, headers={"Content-Type": content_type}
         )
         return self._checked(response)  # type: ignore[return-value]
 
