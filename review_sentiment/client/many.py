@@ -13,7 +13,7 @@ import requests
 
 from review_sentiment.client.rest import ApiError, TorchServeClient
 
-DEFAULT_CONCURRENCY = 16  # = the default batchSize: one full batch in flight
+DEFAULT_CONCURRENCY = 16  # two batches of the default batchSize (8): one computing, one being gathered
 
 
 def error_result(error: Exception) -> dict:
