@@ -99,5 +99,5 @@ compose-down:
 	$(COMPOSE) down
 
 clean: stop
-	rm -rf run build model_store/*.mar reports/local .pytest_cache .ruff_cache
+	rm -rf run build model_store/*.mar reports/local tests/output .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -not -path "./$(VENV)/*" -exec rm -rf {} +
