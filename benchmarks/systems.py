@@ -21,7 +21,7 @@ from review_sentiment.client.keys import KeyFile
 from review_sentiment.client.rest import TorchServeClient
 from review_sentiment.endpoints import Endpoints
 from review_sentiment.serve.archive import build_archive
-from review_sentiment.serve.server import TorchServeProcess
+from review_sentiment.serve.server import TorchServeProcess, worker_processes
 
 FIRST_REVIEW = "Arrived quickly and works as described."
 MIB = 2**20
@@ -38,18 +38,12 @@ class Running:
         """Resident memory now, in MiB: the Java frontend and each worker, or the one process."""
         if "frontend" in self.pids:
             frontend = psutil.Process(self.pids["frontend"])
-            workers = [p for p in frontend.children(recursive=True) if _is_worker(p)]
+            workers = worker_processes(frontend.pid)
             return {
                 "frontend_mib": frontend.memory_info().rss / MIB,
                 "workers_mib": [w.memory_info().rss / MIB for w in workers],
             }
         return {"process_mib": psutil.Process(self.pids["process"]).memory_info().rss / MIB}
-
-
-def _is_worker(process: psutil.Process) -> bool:
-    with contextlib.suppress(psutil.Error):
-        return any("model_service_worker" in part for part in process.cmdline())
-    return False
 
 
 def _free_port() -> int:

@@ -15,10 +15,9 @@ import yaml
 from review_sentiment import paths
 from review_sentiment.endpoints import Endpoints
 from review_sentiment.serve.archive import build_archive
-from review_sentiment.serve.server import TorchServeProcess, override_properties
+from review_sentiment.serve.server import TorchServeProcess, override_properties, worker_processes
 
 CONFIG_TEMPLATE = paths.CONFIG_DIR / "config.properties"
-WORKER_MARK = "model_service_worker"
 
 
 def start_server(
@@ -53,14 +52,7 @@ def frontend(server: TorchServeProcess) -> psutil.Process:
 
 def workers(server: TorchServeProcess) -> list[psutil.Process]:
     """The Python worker processes (children of the Java frontend running model_service_worker)."""
-    found = []
-    for child in frontend(server).children(recursive=True):
-        try:
-            if any(WORKER_MARK in part for part in child.cmdline()):
-                found.append(child)
-        except psutil.Error:
-            continue
-    return found
+    return worker_processes(frontend(server).pid)
 
 
 def rss_mib(process: psutil.Process) -> float:

@@ -25,6 +25,7 @@ from reliability.harness import frontend, start_server
 from reliability.inputs import MAX_REQUEST_SIZE
 from review_sentiment import cli
 from review_sentiment.client.grpc_client import GrpcClient, GrpcPredictionError
+from review_sentiment.client.keys import KeyFile
 from review_sentiment.client.rest import TorchServeClient
 from review_sentiment.endpoints import Endpoints
 from review_sentiment.serve.server import _print_urls
@@ -51,14 +52,7 @@ def test_key_file_is_readable_by_its_owner_only(server):
     key_file = server.run_dir / "key_file.json"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     # Still so after the server rewrites it (a key renewed through the token API).
-    keys = keys_of(server.run_dir)
-    endpoints = Endpoints.load(server.run_dir)
-    renewed = requests.get(
-        f"{endpoints.management_url}/token",
-        params={"type": "management"},
-        headers={"Authorization": f"Bearer {keys['API']}"},
-        timeout=10,
-    )
+    renewed = KeyFile(key_file).renew("management", Endpoints.load(server.run_dir).management_url)
     assert renewed.status_code == 200
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
 

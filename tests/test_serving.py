@@ -14,6 +14,7 @@ import requests
 
 from review_sentiment import cli
 from review_sentiment.client.grpc_client import GrpcClient, GrpcPredictionError
+from review_sentiment.client.keys import KeyFile
 from review_sentiment.client.rest import ApiError, TorchServeClient
 from review_sentiment.endpoints import Endpoints
 from review_sentiment.serve.server import TorchServeProcess
@@ -195,15 +196,9 @@ def test_token_auth(server, client):
 def test_rotated_key_file_is_picked_up(server, client):
     client.predict("warm the client's key cache")
     old = client.keys.key("inference")
-    endpoints = Endpoints.load(server.run_dir)
-    keys = json.loads((server.run_dir / "key_file.json").read_text())
-    # An operator rotates the inference key through the token API.
-    rotated = requests.get(
-        f"{endpoints.management_url}/token",
-        params={"type": "inference"},
-        headers={"Authorization": f"Bearer {keys['API']['key']}"},
-        timeout=10,
-    )
+    # An operator rotates the inference key through the token API (with a key file of their own).
+    operator = KeyFile(server.run_dir / "key_file.json")
+    rotated = operator.renew("inference", Endpoints.load(server.run_dir).management_url)
     assert rotated.status_code == 200
     new = json.loads((server.run_dir / "key_file.json").read_text())["inference"]["key"]
     assert new != old

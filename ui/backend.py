@@ -18,7 +18,7 @@ from pathlib import Path
 import requests
 
 from review_sentiment.client.many import iter_predictions
-from review_sentiment.client.rest import ApiError, TorchServeClient
+from review_sentiment.client.rest import ApiError, TorchServeClient, ready_count
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ def server_state(client: TorchServeClient) -> tuple[bool, str]:
     except (ApiError, requests.RequestException) as error:
         return False, failure_message(error, client)
     workers = description.get("workers", [])
-    ready = sum(w.get("status") == "READY" for w in workers)
+    ready = ready_count(description)
     where = "GPU" if any(w.get("gpu") for w in workers) else "CPU"
     line = (
         f"Model **{description.get('modelName')}** version {description.get('modelVersion')}: "

@@ -59,6 +59,12 @@ class KeyFile:
         key = self.key(kind)
         return {"Authorization": f"Bearer {key}"} if key else {}
 
+    def renew(self, kind: str, management_url: str, timeout: float = 10) -> requests.Response:
+        """Have the server write a new `kind` key into the file (token API, with the API key)."""
+        return requests.get(
+            f"{management_url}/token", params={"type": kind}, headers=self.headers("API"), timeout=timeout
+        )
+
     def refresh(self, kind: str, management_url: str | None = None, timeout: float = 10) -> bool:
         """After a refusal: True if a different key is now available for `kind`."""
         with self._lock:
@@ -66,17 +72,10 @@ class KeyFile:
             self._keys = self._read()
             if self._keys.get(kind) != refused or not management_url:
                 return self._keys.get(kind) != refused
-            api_key = self._keys.get("API")
-        if not api_key:
-            return False
+            if not self._keys.get("API"):
+                return False
         # The key in the file expired: have the server write a new one, then read it.
-        response = requests.get(
-            f"{management_url}/token",
-            params={"type": kind},
-            headers={"Authorization": f"Bearer {api_key}"},
-            timeout=timeout,
-        )
-        if response.status_code != 200:
+        if self.renew(kind, management_url, timeout).status_code != 200:
             return False
         with self._lock:
             self._keys = self._read()

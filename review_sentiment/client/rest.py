@@ -32,6 +32,11 @@ def _is_auth_refusal(status: int, text: str) -> bool:
 NO_WORKER = "has no worker to serve inference request"
 
 
+def ready_count(description: dict) -> int:
+    """READY workers in one model's description (GET /models/<name>)."""
+    return sum(w.get("status") == "READY" for w in description.get("workers", []))
+
+
 def _body(response: requests.Response) -> object:
     try:
         return response.json()
@@ -116,8 +121,7 @@ class TorchServeClient(ServerClient):
         if response.status_code == 404:
             return 0
         description = self._checked(response)
-        workers = description[0].get("workers", []) if description else []  # type: ignore[index]
-        return sum(w.get("status") == "READY" for w in workers)
+        return ready_count(description[0]) if description else 0  # type: ignore[index]
 
     def scale(self, min_workers: int, max_workers: int | None = None, timeout: int = 120) -> dict:
         """Set the worker count and wait until TorchServe has applied it."""

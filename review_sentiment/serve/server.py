@@ -79,6 +79,20 @@ def render_config(template: str, endpoints: Endpoints, bind: str, auth: bool) ->
     return override_properties(template, overrides)
 
 
+def worker_processes(frontend_pid: int) -> list:
+    """The Python workers (psutil processes running model_service_worker) under a TorchServe frontend."""
+    import psutil
+
+    found = []
+    for child in psutil.Process(frontend_pid).children(recursive=True):
+        try:
+            if any("model_service_worker" in part for part in child.cmdline()):
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found
+
+
 class TorchServeProcess:
     def __init__(
         self,
