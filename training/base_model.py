@@ -110,8 +110,10 @@ def load_base(base_model: str = DEFAULT_BASE_MODEL) -> tuple[PreTrainedModel, Pr
         model = convert_bert(source)
         tokenizer = DistilBertTokenizerFast.from_pretrained(source)
     else:
+        # fp32 whatever the stored dtype: a released checkpoint is stored in fp16, and training
+        # in fp16 on a CPU is both unstable and many times slower.
         model = AutoModelForSequenceClassification.from_pretrained(
-            source, num_labels=len(ID2LABEL), id2label=ID2LABEL, label2id=LABEL2ID
+            source, num_labels=len(ID2LABEL), id2label=ID2LABEL, label2id=LABEL2ID, dtype=torch.float32
         )
         tokenizer = AutoTokenizer.from_pretrained(source)
     return model, tokenizer

