@@ -168,3 +168,29 @@ def test_auto_cpu_precision_follows_the_cpu(tiny_checkpoint, monkeypatch, native
     assert InferenceSettings().cpu_precision == "auto"
     clf = SentimentClassifier.load(tiny_checkpoint, InferenceSettings(warmup=False))
     assert next(clf.model.parameters()).dtype == expected
+
+
+def test_calibration_temperature_scales_confidences_not_labels(tmp_path):
+    """A checkpoint's `calibration_temperature` (fitted at training time) divides the logits
+    before the softmax: the same label, a softer score; no temperature means T = 1."""
+    import json
+
+    from tests.helpers import make_tiny_checkpoint
+
+    plain = make_tiny_checkpoint(tmp_path / "plain", seed=3)
+    hot = make_tiny_checkpoint(tmp_path / "hot", seed=3)
+    config = json.loads((hot / "config.json").read_text())
+    (hot / "config.json").write_text(json.dumps(config | {"calibration_temperature": 4.0}))
+    texts = ["Lovely texture, will buy again", "Broke after a day"]
+    settings = InferenceSettings(cpu_precision="fp32", warmup=False)
+    raw = SentimentClassifier.load(plain, settings)
+    scaled = SentimentClassifier.load(hot, settings)
+    assert raw.temperature == 1.0 and scaled.temperature == 4.0
+    with torch.inference_mode():
+        batch = pad_batch(token_ids(raw.tokenizer, texts, 256, 0.25), raw.tokenizer.pad_token_id)
+        logits = raw.model(**batch).logits.float()
+    expected = torch.softmax(logits / 4.0, dim=-1)[:, 1]
+    for got_raw, got_scaled, p in zip(raw.predict(texts), scaled.predict(texts), expected.tolist(), strict=True):
+        assert got_scaled.label == got_raw.label
+        assert got_scaled.probabilities["positive"] == pytest.approx(p, abs=1e-5)
+        assert abs(got_scaled.score - 0.5) < abs(got_raw.score - 0.5)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,54 @@ def test_base_model_accepts_a_local_checkpoint_folder(tiny_checkpoint):
     assert type(model).__name__ == "DistilBertForSequenceClassification"
     assert model.config.dim == 32 and model.config.id2label == {0: "negative", 1: "positive"}
     assert tokenizer("a review")["input_ids"][0] == tokenizer.cls_token_id
+
+
+def test_temperature_scaling_recovers_a_known_temperature():
+    from training.train import temperature_from_logits
+
+    torch.manual_seed(0)
+    logits = torch.randn(6000, 2) * 3
+    labels = torch.multinomial(torch.softmax(logits / 2.5, dim=-1), 1).squeeze(1)  # drawn at T = 2.5
+    assert temperature_from_logits(logits, labels) == pytest.approx(2.5, rel=0.1)
+    confident = torch.multinomial(torch.softmax(logits / 0.5, dim=-1), 1).squeeze(1)
+    assert temperature_from_logits(logits, confident) == pytest.approx(0.5, rel=0.15)
+
+
+def test_base_model_loads_a_stored_fp16_checkpoint_in_fp32(tmp_path):
+    """Released checkpoints are stored in fp16; fine-tuning one must run in fp32 (fp16 on a CPU
+    is unstable and many times slower)."""
+    from tests.helpers import make_tiny_checkpoint
+
+    path = make_tiny_checkpoint(tmp_path / "fp16")
+    model, _ = load_base(str(path))
+    model.to(torch.float16).save_pretrained(path)
+    reloaded, _ = load_base(str(path))
+    assert {p.dtype for p in reloaded.parameters()} == {torch.float32}
+
+
+def test_tweets_are_cleaned_and_filtered():
+    assert datasets.clean_tweet("RT @united: lost my bag again http://t.co/x &amp; no reply") == (
+        "lost my bag again & no reply"
+    )
+    assert datasets.clean_tweet("_@some_one: Who would want one_ ______ not me") == "Who would want one not me"
+    tweets = datasets.load_tweets()
+    bad = tweets.report.bad
+    assert bad["neutral sentiment"] > 0 and bad["off topic (sports)"] > 0 and bad["off topic (festival)"] > 0
+    assert not any("deflategate" in t.lower() or "coachella" in t.lower() for t in tweets.texts)
+    assert not any(re.search(r"@\w", t) for t in tweets.texts)
+
+
+def test_mix_never_trains_on_an_evaluation_text():
+    """Each source's own test split and the held-out UCI sets stay out of training and
+    validation, and every source contributes both classes except the 5-star Fine Foods part."""
+    from training import mix
+
+    m = mix.build_mix(mix.DEFAULT_SOURCES, seed=7, val_cap=50)
+    evaluation = {t for s in m.tests.values() for t in s.texts}
+    assert not evaluation & (set(m.train.texts) | set(m.validation.texts))
+    assert set(m.tests) == {mix.test_name(n) for n in mix.DEFAULT_SOURCES} | set(mix.HELD_OUT)
+    for name, part in m.parts.items():
+        classes = set(part["train"].labels)
+        assert classes == ({1} if name == "fine-foods" else {0, 1}), name
+    assert len(m.parts["imdb"]["train"]) == mix.SOURCES["imdb"].train_cap
+    assert m.parts["tweets"]["train"].labels.count(0) <= 2 * m.parts["tweets"]["train"].labels.count(1)

@@ -175,16 +175,16 @@ OFF_TOPIC = {
     "sports": ("deflategate", "nfl", "patriots", "brady", "super bowl", "superbowl", "football", "beastmode"),
     "festival": ("coachella", "#ultra", "festival", "lineup", "line-up"),
 }
-_HANDLE = re.compile(r"(?<!\w)@\w+")
+_HANDLE = re.compile(r"@\w+")
 _URL = re.compile(r"https?://\S*|www\.\S+")
 _RETWEET = re.compile(r"^(?:RT|MT)\b\s*:?\s*")
 
 
 def clean_tweet(text: str) -> str:
     """Handles, links and the retweet marker out; HTML entities decoded; stray non-ASCII bytes
-    (the file mixes encodings) dropped."""
-    text = html.unescape(text).encode("ascii", "ignore").decode()
-    return _RETWEET.sub("", _URL.sub("", _HANDLE.sub("", text))).strip(" :-")
+    (the file mixes encodings) dropped, and the underscores it put in their place."""
+    text = _HANDLE.sub("", _URL.sub("", html.unescape(text).encode("ascii", "ignore").decode()))
+    return clean_text(_RETWEET.sub("", text.replace("_", " ").strip(" :-"))).strip(" :-")
 
 
 def load_tweets(min_confidence: float = TWEET_MIN_CONFIDENCE) -> LabelledSet:

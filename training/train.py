@@ -114,10 +114,26 @@ def _limited(data: datasets.LabelledSet, limit: int) -> datasets.LabelledSet:
     return data.subset(sorted(order[:limit]), data.name)
 
 
+def temperature_from_logits(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Temperature scaling (Guo et al., 2017): the T > 0 that minimises the NLL of
+    softmax(logits / T). It changes confidences, never the predicted label."""
+    logits, log_t = logits.detach().float(), torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200)
+
+    def nll() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(logits / log_t.exp(), labels)
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(nll)
+    return round(float(log_t.detach().exp()), 4)
+
+
 @torch.no_grad()
 def fit_temperature(model: torch.nn.Module, encoded: EncodedSet, pad_id: int, batch_size: int = 64) -> float:
-    """Temperature scaling (Guo et al., 2017): the T > 0 that minimises the validation NLL of
-    softmax(logits / T). It changes confidences, never the predicted label."""
+    """The calibration temperature of `model` on the validation examples `encoded` (fp32)."""
     model = model.float().eval()
     collate = make_collator(pad_id)
     order = sorted(range(len(encoded)), key=lambda i: len(encoded.ids[i]))
@@ -126,19 +142,7 @@ def fit_temperature(model: torch.nn.Module, encoded: EncodedSet, pad_id: int, ba
         batch = collate([encoded[i] for i in order[start : start + batch_size]])
         labels.append(batch.pop("labels"))
         logits.append(model(**batch).logits.float())
-    all_logits, all_labels = torch.cat(logits), torch.cat(labels)
-    log_t = torch.zeros(1, requires_grad=True)
-    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200)
-
-    def nll() -> torch.Tensor:
-        optimizer.zero_grad()
-        with torch.enable_grad():
-            loss = torch.nn.functional.cross_entropy(all_logits / log_t.exp(), all_labels)
-            loss.backward()
-        return loss
-
-    optimizer.step(nll)
-    return round(float(log_t.exp()), 4)
+    return temperature_from_logits(torch.cat(logits), torch.cat(labels))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -51,6 +51,16 @@ class BatchStats:
 Outcome = Prediction | Explanation | RequestError
 
 
+def calibration_temperature(config: object) -> float:
+    """The temperature fitted on validation data at training time (training.train), stored in the
+    checkpoint's config.json; 1.0 (no scaling) for checkpoints without one. Scaling the logits
+    changes the confidences, never which label wins."""
+    value = float(getattr(config, "calibration_temperature", None) or 1.0)
+    if not 0.05 <= value <= 20:
+        raise ValueError(f"calibration_temperature {value} is outside 0.05..20: a broken checkpoint?")
+    return value
+
+
 def resolve_device(gpu_id: int | str | None) -> torch.device:
     """CUDA device `gpu_id` when CUDA is there and TorchServe assigned one, else CPU."""
     if gpu_id is not None and torch.cuda.is_available():
@@ -124,6 +134,7 @@ class SentimentClassifier:
         self.model, self.tokenizer, self.settings, self.device = model, tokenizer, settings, device
         self.explainer = explainer
         self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        self.temperature = calibration_temperature(model.config)
 
     @classmethod
     def load(
@@ -169,7 +180,7 @@ class SentimentClassifier:
         batch = {k: v.to(self.device) for k, v in padded.items()}
         tokenized = time.perf_counter()
         logits = self.model(**batch).logits
-        probs = torch.softmax(logits.float(), dim=-1).cpu().tolist()
+        probs = torch.softmax(logits.float() / self.temperature, dim=-1).cpu().tolist()
         done = time.perf_counter()
         predictions = []
         for row in probs:
