@@ -27,10 +27,11 @@ MAX_DROP_POINTS = 0.3
 def measure(checkpoint: Path, handler_config: dict, limit: int, batch_size: int = 32) -> dict:
     from review_sentiment.core.classifier import SentimentClassifier
     from review_sentiment.core.settings import InferenceSettings
-    from training.evaluate import load_sets, model_probabilities
+    from training.eval_sets import data_spec, held_out_sets, training_info
     from training.metrics import predicted_labels
+    from training.scoring import model_probabilities
 
-    _, all_sets = load_sets(limit)
+    _, all_sets = held_out_sets(data_spec(training_info(checkpoint)), limit)
     sets = {name: all_sets[name] for name in SETS}
     base = dataclasses.replace(InferenceSettings.from_sources(handler_config), warmup=False)
     results: dict[str, dict] = {}

@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 from benchmarks.reviews import SEED_LENGTH
-from training.evaluate import cpu_name
+from review_sentiment.core.machine import cpu_name
 
 SYSTEM_NAMES = {
     "flask": "Flask + pipeline (seed design)",

@@ -136,38 +136,129 @@ def tiny_model(tmp_path_factory):
 def test_evaluate_writes_every_report(tiny_model, tmp_path):
     import torch
 
-    from training.evaluate import SETS, evaluate
+    from training.evaluate import evaluate
 
     out = tmp_path / "report"
     threads = torch.get_num_threads()
-    result = evaluate(tiny_model, out, max_length=64, limit=40, batch_size=16, threads=1)
+    result = evaluate(
+        tiny_model, out, max_length=64, limit=40, batch_size=16, threads=1, compare=tiny_model, labels=("new", "old")
+    )
     assert torch.get_num_threads() == threads  # the caller's setting is restored
 
     for name in ("metrics.json", "report.md", "reliability.png", "curves.png"):
         assert (out / name).stat().st_size > 0, name
     saved = json.loads((out / "metrics.json").read_text())
     assert saved == json.loads(json.dumps(result))
-    assert set(saved["sets"]) == set(SETS) == {"imdb-test", "uci-amazon", "uci-yelp", "fine-foods-5star"}
+    # No data_spec recorded (a v1-era checkpoint): IMDB with seed 42, as v1 was trained.
+    assert saved["data_spec"] == {"kind": "imdb", "seed": 42, "balance": False}
+    assert set(saved["sets"]) == {"imdb-test", "uci-amazon", "uci-yelp", "fine-foods-5star-test"}
+    assert saved["systems"] == {"model": "new", "compare": "old", "baseline": "TF-IDF + LR"}
     for name, s in saved["sets"].items():
         assert s["size"] == 40 == s["model"]["n"] == s["baseline"]["n"], name
-        assert 0 <= s["model"]["accuracy"] <= 1 and 0 <= s["baseline"]["ece"] <= 1
-    assert "great (5 stars) vs the rest" in saved["sets"]["fine-foods-5star"]["description"]
-    assert saved["max_length"] == 64 and saved["limit"] == 40
+        # The same checkpoint compared with itself scores the same; the buckets add up to the whole.
+        assert s["compare"]["accuracy"] == s["model"]["accuracy"]
+        by_length = s["by_length"]["model"]
+        assert sum(b["n"] for b in by_length.values()) == 40
+        assert sum(b["correct"] for b in by_length.values()) / 40 == pytest.approx(s["model"]["accuracy"])
+    assert saved["by_length"]["model"]["<=100"]["n"] == sum(
+        s["by_length"]["model"]["<=100"]["n"] for s in saved["sets"].values()
+    )
+    assert "great (5 stars) vs the rest" in saved["sets"]["fine-foods-5star-test"]["description"]
+    assert saved["max_length"] == 64 and saved["limit"] == 40 and saved["temperature"] == 1.0
     assert Path(saved["model"]).resolve() == tiny_model.resolve()
     assert {"torch", "transformers", "cpu"} <= set(saved["environment"])
     assert saved["size"]["model"]["parameters"] > 0 and saved["size"]["model"]["safetensors_mb"] > 0
-    for system in ("model", "baseline"):
+    for system in ("model", "compare", "baseline"):
         assert set(saved["speed"][system]) == {"batch_1_ms_per_review", "batch_32_ms_per_review"}
     assert saved["baseline"]["train_size"] == 40
     assert saved["training"]["max_length"] == 128
 
     report = (out / "report.md").read_text()
-    assert all(name in report for name in SETS)
+    assert all(name in report for name in saved["sets"])
     assert "great (5 stars) vs the rest" in report and "ECE" in report and "Size and speed" in report
+    assert "<=100 chars" in report and "| all sets |" in report and "| old |" in report
+
+
+def _csv_args(tmp_path, extra: list[str]):
+    """training.train's arguments for a 300-row user CSV, 2/3 of it positive."""
+    from training import train
+
+    rows = [[f"review number {i} {'good' if i % 3 else 'bad'}", int(i % 3 != 0)] for i in range(300)]
+    path = tmp_path / "user.csv"
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows))
+    return train.parse_args(["--data", str(path), *extra])
+
+
+@pytest.mark.parametrize("extra", [[], ["--seed", "7", "--balance"]])
+def test_evaluation_scores_only_what_training_held_out(tmp_path, extra):
+    """The spec training.train records is what training.evaluate splits by: with a non-default
+    seed and balance too, the scored test split shares no row with the training rows, and a
+    user CSV's own test split is among the scored sets."""
+    from training import train
+    from training.eval_sets import data_spec, held_out_sets
+
+    args = _csv_args(tmp_path, extra)
+    spec = data_spec({"data_spec": train.data_spec(args)})
+    trained, validation, _, _ = train.training_data(args)
+    baseline_train, sets = held_out_sets(spec)
+    assert "user-test" in sets and set(mix_held_out()) <= set(sets)
+    test = set(sets["user-test"].texts)
+    assert len(test) == (30 if not extra else 20)  # 10% of 300, or of the 200 left after balancing
+    assert not test & (set(trained.texts) | set(validation.texts))
+    assert set(baseline_train.texts) == set(trained.texts)
+    if extra:
+        default_test = set(
+            held_out_sets(data_spec({"data_spec": train.data_spec(_csv_args(tmp_path, []))}))[1]["user-test"].texts
+        )
+        assert test != default_test  # the seed recorded is the seed used
+
+
+def mix_held_out():
+    from training.mix import HELD_OUT
+
+    return HELD_OUT
+
+
+def test_v1_era_checkpoints_get_their_split_from_the_recorded_args():
+    from training.eval_sets import data_spec
+
+    assert data_spec({"args": {"data": "imdb", "seed": 5, "balance": True}}) == {
+        "kind": "imdb",
+        "seed": 5,
+        "balance": True,
+    }
+    assert data_spec(None)["seed"] == 42
+
+
+def test_release_rule():
+    from training.release import MIN_IMDB, decide
+
+    def result(new: float, old: float, imdb: float) -> dict:
+        sets = {n: {"model": {"accuracy": new}, "compare": {"accuracy": old}} for n in ("uci-amazon", "uci-yelp")}
+        sets["fine-foods-5star-test"] = {"model": {"accuracy": new}, "compare": {"accuracy": old}}
+        sets["imdb-test"] = {"model": {"accuracy": imdb}, "compare": {"accuracy": 0.91}}
+        return {"sets": sets}
+
+    assert decide(result(0.93, 0.90, MIN_IMDB))["release"] is True
+    assert decide(result(0.915, 0.90, 0.95))["release"] is False  # +1.5 points is not enough
+    assert decide(result(0.95, 0.90, MIN_IMDB - 0.001))["release"] is False  # IMDB fell too far
+
+
+def test_length_buckets():
+    from training.scoring import accuracy_by_length, bucket_of
+
+    assert [bucket_of("x" * n) for n in (1, 100, 101, 400, 401)] == ["<=100", "<=100", "101-400", "101-400", ">400"]
+    out = accuracy_by_length(["a" * 50, "b" * 50, "c" * 500], [1, 0, 1], [0.9, 0.8, 0.2])
+    assert out["<=100"] == {"n": 2, "correct": 1, "accuracy": 0.5}
+    assert out["101-400"] == {"n": 0, "correct": 0, "accuracy": None}
+    assert out[">400"] == {"n": 1, "correct": 0, "accuracy": 0.0}
 
 
 def test_missing_training_log_is_skipped(tmp_path):
-    from training.evaluate import plot_curves, training_info, training_summary
+    from training.eval_report import plot_curves
+    from training.eval_sets import training_info
+    from training.evaluate import training_summary
 
     assert training_info(tmp_path) is None and training_summary(None) is None
     assert plot_curves([{"train_runtime": 1.0, "step": 3}], tmp_path / "curves.png") is False

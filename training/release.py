@@ -1,10 +1,13 @@
-"""Publish a trained checkpoint as the project's released model.
+"""Publish a trained checkpoint as the project's released model, if it is better.
 
-    python -m training.release runs/release/model        # -> models/review-sentiment/
+    python -m training.release runs/sentiment/model        # -> models/review-sentiment/ if it wins
 
-Copies the checkpoint files, evaluates it (report/ beside it), and records in metrics.json a
-summary and the regression check: accuracy on a fixed slice of the IMDB test split, which
-`tests/test_released_model.py` recomputes on every test run.
+Scores the candidate and the released model on the candidate's held-out sets (training.evaluate
+with --compare). It replaces the released model only when it beats it on the product sets by
+at least MIN_PRODUCT_GAIN on average while IMDB stays at or above MIN_IMDB; otherwise the
+comparison is kept beside the candidate and the released model stays. A release copies the
+checkpoint files and the report, and records in metrics.json a summary and the regression
+check that `tests/test_released_model.py` recomputes on every test run.
 """
 
 from __future__ import annotations
@@ -12,62 +15,104 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from review_sentiment.paths import RELEASED_MODEL
 from training import data as datasets
-from training.evaluate import SPLIT_SEED, cap, evaluate, load_classifier, model_probabilities
+from training.eval_sets import PRODUCT_SETS, cap, data_spec, held_out_sets, training_info
+from training.evaluate import evaluate
+from training.scoring import load_classifier, model_probabilities
 
 RELEASE_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "training_info.json")
-REGRESSION_SLICE = 400  # IMDB test reviews: enough for +-1 point to mean something, quick on CPU
+REGRESSION_SLICE = 400  # reviews per set: enough for +-1 point to mean something, quick on CPU
+REGRESSION_SETS = ("imdb-test", "uci-amazon")  # a movie set and a product set
+MIN_PRODUCT_GAIN = 0.02  # mean accuracy gain over PRODUCT_SETS
+MIN_IMDB = 0.905
 
 
 def regression_check(model_dir: Path, max_length: int, n: int = REGRESSION_SLICE) -> dict:
-    """Accuracy on the first `n` IMDB test reviews after evaluate's fixed shuffle."""
-    test = datasets.split(datasets.deduplicate(datasets.load_imdb()), seed=SPLIT_SEED)["test"]
-    part = cap(test, n)
-    probs = model_probabilities(load_classifier(model_dir, max_length), part.texts, batch_size=32)
-    accuracy = float(np.mean((probs > 0.5) == np.array(part.labels)))
-    return {"set": "imdb-test", "n": len(part), "max_length": max_length, "accuracy": round(accuracy, 4)}
+    """Accuracy on the first `n` reviews (after the fixed shuffle) of each REGRESSION_SETS set,
+    held out according to the model's own training data."""
+    _, sets = held_out_sets(data_spec(training_info(model_dir)))
+    classifier = load_classifier(model_dir, max_length)
+    out = {}
+    for name in REGRESSION_SETS:
+        part: datasets.LabelledSet = cap(sets[name], n)
+        probs = model_probabilities(classifier, part.texts, batch_size=32)
+        accuracy = float(np.mean((probs > 0.5) == np.array(part.labels)))
+        out[name] = {"n": len(part), "accuracy": round(accuracy, 4)}
+    return {"max_length": max_length, "sets": out}
 
 
 def summarize(result: dict) -> dict:
     keys = ("accuracy", "macro_f1", "roc_auc", "ece")
     return {
-        name: {system: {k: s[system][k] for k in keys} for system in ("model", "baseline") if s.get(system)}
+        name: {system: {k: s[system][k] for k in keys} for system in result["systems"] if s.get(system)}
         for name, s in result["sets"].items()
     }
 
 
-def release(source: Path, target: Path = RELEASED_MODEL, max_length: int = 256) -> dict:
-    target.mkdir(parents=True, exist_ok=True)
+def decide(result: dict) -> dict:
+    """Whether the candidate ("model") beats the released one ("compare") by the rule above."""
+    sets = result["sets"]
+    gains = {name: sets[name]["model"]["accuracy"] - sets[name]["compare"]["accuracy"] for name in PRODUCT_SETS}
+    mean_gain = sum(gains.values()) / len(gains)
+    imdb = sets["imdb-test"]["model"]["accuracy"]
+    return {
+        "product_gains": {k: round(v, 4) for k, v in gains.items()},
+        "mean_product_gain": round(mean_gain, 4),
+        "imdb_accuracy": round(imdb, 4),
+        "release": mean_gain >= MIN_PRODUCT_GAIN and imdb >= MIN_IMDB,
+        "rule": f"mean gain on {', '.join(PRODUCT_SETS)} >= {MIN_PRODUCT_GAIN} and imdb-test >= {MIN_IMDB}",
+    }
+
+
+def release(
+    source: Path, target: Path = RELEASED_MODEL, max_length: int = 256, labels: tuple[str, str] = ("new", "released")
+) -> dict:
+    report = source.parent / "release-report"
+    result = evaluate(source, report, max_length=max_length, compare=target, labels=labels)
+    decision = decide(result)
+    (report / "decision.json").write_text(json.dumps(decision, indent=2))
+    if not decision["release"]:
+        return {"decision": decision, "report": str(report)}
     for name in RELEASE_FILES:
         if (source / name).exists():
             shutil.copy2(source / name, target / name)
     if (source.parent / "data_report.md").exists():  # written by training.train beside the model
         shutil.copy2(source.parent / "data_report.md", target / "data_report.md")
-    result = evaluate(target, target / "report", max_length=max_length)
+    shutil.rmtree(target / "report", ignore_errors=True)
+    shutil.copytree(report, target / "report")
     metrics = {
         "max_length": max_length,
         "sets": summarize(result),
+        "by_length": result["by_length"],
+        "systems": result["systems"],
+        "decision": decision,
         "size": result["size"],
         "speed": result["speed"],
         "environment": result["environment"],
         "regression_check": regression_check(target, max_length),
     }
     (target / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return metrics
+    return {"decision": decision, "report": str(target / "report")}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", type=Path, help="a trained checkpoint folder (runs/<name>/model)")
-    parser.add_argument("--target", type=Path, default=RELEASED_MODEL)
+    parser.add_argument("--target", type=Path, default=RELEASED_MODEL, help="the released model it must beat")
     parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--labels", nargs=2, default=["new", "released"], help="report names of source and target")
     args = parser.parse_args(argv)
-    print(json.dumps(release(args.source, args.target, args.max_length)["sets"], indent=2))
+    outcome = release(args.source, args.target, args.max_length, tuple(args.labels))
+    print(json.dumps(outcome, indent=2))
+    if not outcome["decision"]["release"]:
+        print(f"not released: {outcome['decision']['rule']} not met; comparison in {outcome['report']}")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -24,8 +24,8 @@ import torch
 from transformers import Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from review_sentiment.core.classifier import cpu_has_bf16
 from review_sentiment.core.encoding import pad_batch, token_ids
+from review_sentiment.core.machine import cpu_has_bf16
 from training import data as datasets
 from training import mix
 from training.base_model import DEFAULT_BASE_MODEL, load_base

@@ -19,6 +19,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from review_sentiment.core.encoding import pad_batch, token_ids
 from review_sentiment.core.errors import RequestError
 from review_sentiment.core.explain import Explanation, ExplanationsOff, WordExplainer
+from review_sentiment.core.machine import cpu_has_bf16
 from review_sentiment.core.settings import InferenceSettings
 from review_sentiment.core.validation import review_text
 
@@ -71,15 +72,6 @@ def resolve_device(gpu_id: int | str | None) -> torch.device:
 def default_threads(workers: int) -> int:
     """Intra-op threads per worker so that workers x threads <= cores."""
     return max(1, (os.cpu_count() or 1) // max(1, workers))
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (avx512_bf16 or AMX); elsewhere bf16 is slow."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def cpu_precision(setting: str) -> str:
