@@ -21,7 +21,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 INSTALLED := $(VENV)/.installed
 TEST_INSTALLED := $(VENV)/.test-installed
 
-.PHONY: install train evaluate archive serve ui stop test lint bench clean
+.PHONY: install train evaluate release archive serve ui stop test lint bench clean
 
 install: $(INSTALLED)
 
@@ -43,7 +43,12 @@ $(TEST_INSTALLED): $(INSTALLED)
 
 train: install
 	$(PY) -m training.train --output-dir runs/sentiment $(TRAIN_ARGS)
-	$(PY) -m training.evaluate --model runs/sentiment/model --report-dir runs/sentiment/report
+	$(PY) -m training.evaluate --model runs/sentiment/model --report-dir runs/sentiment/report \
+		--compare $(CHECKPOINT) --labels new released
+
+# Replace the released model with runs/sentiment/model only if it beats it (training/release.py).
+release: install
+	$(PY) -m training.release runs/sentiment/model
 
 evaluate: install
 	$(PY) -m training.evaluate --model $(CHECKPOINT) --report-dir reports/local

@@ -194,3 +194,19 @@ def test_calibration_temperature_scales_confidences_not_labels(tmp_path):
         assert got_scaled.label == got_raw.label
         assert got_scaled.probabilities["positive"] == pytest.approx(p, abs=1e-5)
         assert abs(got_scaled.score - 0.5) < abs(got_raw.score - 0.5)
+
+
+def test_explanations_explain_the_calibrated_log_odds(tmp_path):
+    """With a temperature, the explained log-odds are those of the served probabilities."""
+    import json
+    import math
+
+    from tests.helpers import make_tiny_checkpoint
+
+    path = make_tiny_checkpoint(tmp_path / "hot", seed=5)
+    config = json.loads((path / "config.json").read_text())
+    (path / "config.json").write_text(json.dumps(config | {"calibration_temperature": 3.0}))
+    clf = SentimentClassifier.load(path, InferenceSettings(cpu_precision="fp32", warmup=False))
+    explanation = clf.explain(["Arrived broken and support never answered."])[0]
+    p = explanation.prediction.score
+    assert explanation.log_odds == pytest.approx(math.log(p / (1 - p)), abs=1e-4)

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from review_sentiment.core.calibration import calibration_temperature
 from review_sentiment.core.encoding import pad_batch, token_ids
 from review_sentiment.core.errors import RequestError
 from review_sentiment.core.explain import Explanation, ExplanationsOff, WordExplainer
@@ -50,16 +51,6 @@ class BatchStats:
 
 
 Outcome = Prediction | Explanation | RequestError
-
-
-def calibration_temperature(config: object) -> float:
-    """The temperature fitted on validation data at training time (training.train), stored in the
-    checkpoint's config.json; 1.0 (no scaling) for checkpoints without one. Scaling the logits
-    changes the confidences, never which label wins."""
-    value = float(getattr(config, "calibration_temperature", None) or 1.0)
-    if not 0.05 <= value <= 20:
-        raise ValueError(f"calibration_temperature {value} is outside 0.05..20: a broken checkpoint?")
-    return value
 
 
 def resolve_device(gpu_id: int | str | None) -> torch.device:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from review_sentiment.core.calibration import calibration_temperature
 from review_sentiment.core.encoding import head_tail, text_budget
 from review_sentiment.core.errors import RequestError
 from review_sentiment.core.settings import InferenceSettings
@@ -159,6 +160,8 @@ class IntegratedGradients:
     def __init__(self, model: torch.nn.Module, pad_id: int, steps: int, chunk_tokens: int):
         self.model = model.eval().requires_grad_(False)  # gradients w.r.t. the inputs only
         self.pad_id, self.steps, self.chunk_tokens = pad_id, steps, chunk_tokens
+        # The calibrated log-odds are what is explained: they match the served probabilities.
+        self.temperature = calibration_temperature(model.config)
 
     def attribute(self, reviews: Sequence[EncodedReview], targets: Sequence[int]) -> list[TokenAttributions]:
         embed = self.model.get_input_embeddings()
@@ -184,7 +187,7 @@ class IntegratedGradients:
             target = torch.tensor([targets[i] for i, _ in chunk], device=batch.device)
             with torch.enable_grad():
                 logits = self.model(inputs_embeds=batch, attention_mask=mask.to(batch.device)).logits
-                value = log_odds(logits, target)
+                value = log_odds(logits / self.temperature, target)
                 (grad,) = torch.autograd.grad(value.sum(), batch)
             values = value.detach().tolist()
             for row, (i, a) in enumerate(chunk):
