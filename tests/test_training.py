@@ -199,3 +199,20 @@ def test_mix_never_trains_on_an_evaluation_text():
         assert classes == ({1} if name == "fine-foods" else {0, 1}), name
     assert len(m.parts["imdb"]["train"]) == mix.SOURCES["imdb"].train_cap
     assert m.parts["tweets"]["train"].labels.count(0) <= 2 * m.parts["tweets"]["train"].labels.count(1)
+
+
+def test_make_train_reproduces_the_released_command():
+    """`make train` (its recipe plus the default TRAIN_ARGS) runs what the released model's
+    training_info.json records."""
+    import shlex
+
+    from review_sentiment.paths import RELEASED_MODEL, REPO
+    from training import train
+
+    makefile = (REPO / "Makefile").read_text()
+    defaults = re.search(r"^TRAIN_ARGS \?= (.*)$", makefile, re.M).group(1).split()
+    recipe = re.search(r"-m training\.train (.*) \$\(TRAIN_ARGS\)", makefile).group(1).split()
+    info = json.loads((RELEASED_MODEL / "training_info.json").read_text())
+    recorded = shlex.split(info["command"])[3:]  # after "python -m training.train"
+    assert vars(train.parse_args(recipe + defaults)) == vars(train.parse_args(recorded))
+    assert info["data_spec"] == train.data_spec(train.parse_args(recorded))
