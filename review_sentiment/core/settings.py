@@ -72,10 +72,11 @@ class InferenceSettings:
         """Refuse at start what would fail every batch of long reviews: a padded length past the
         model's position embeddings (512 with pad_multiple 48 pads to 528)."""
         if self.padded_length > positions:
+            fits = positions // self.pad_multiple * self.pad_multiple
             raise ValueError(
                 f"max_length {self.max_length} rounded up to pad_multiple {self.pad_multiple} is "
                 f"{self.padded_length} tokens, more than the model's {positions} positions: lower max_length "
-                f"to {positions // self.pad_multiple * self.pad_multiple} or pick a pad_multiple that divides {positions}"
+                f"to {fits} or pick a pad_multiple that divides {positions}"
             )
 
     @classmethod
