@@ -7,6 +7,7 @@ import json
 import grpc
 
 from review_sentiment.client.base import ServerClient
+from review_sentiment.client.keys import MAX_ATTEMPTS
 from review_sentiment.client.protos import ensure_stubs
 
 ensure_stubs()
@@ -38,23 +39,27 @@ class GrpcClient(ServerClient):
         self.channel = grpc.insecure_channel(self.endpoints.grpc_target)
         self.stub = inference_pb2_grpc.InferenceAPIsServiceStub(self.channel)
 
-    def _metadata(self) -> list[tuple[str, str]]:
-        return [(k.lower(), v) for k, v in self.keys.headers("inference").items()]
-
     def predict(self, text: str) -> dict:
         """Classify one review; the body is the UTF-8 text, as in a text/plain REST call."""
         request = inference_pb2.PredictionsRequest(model_name=self.model, input={"data": text.encode("utf-8")})
-        for attempt in range(2):
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            key = self.keys.key("inference")
+            # gRPC metadata names are lowercase on the wire (HTTP/2); grpcio refuses any other spelling.
+            metadata = [("authorization", f"Bearer {key}")] if key else []
             try:
-                response = self.stub.Predictions(request, metadata=self._metadata(), timeout=self.timeout)
-                body = json.loads(response.prediction)
-                _raise_if_error(body)
-                return body
+                response = self.stub.Predictions(request, metadata=metadata, timeout=self.timeout)
             except grpc.RpcError as err:
                 refused = err.code() in _AUTH_REFUSALS or "token" in (err.details() or "").lower()
-                if attempt == 0 and refused and self.keys.refresh("inference", self.endpoints.management_url):
+                if (
+                    refused
+                    and attempt < MAX_ATTEMPTS
+                    and self.keys.refresh("inference", self.endpoints.management_url, refused=key)
+                ):
                     continue
                 raise GrpcPredictionError(err.code(), err.details() or "") from None
+            body = json.loads(response.prediction)
+            _raise_if_error(body)
+            return body
         raise AssertionError("unreachable")
 
     def close(self) -> None:

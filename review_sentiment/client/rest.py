@@ -7,6 +7,7 @@ import json
 import requests
 
 from review_sentiment.client.base import ServerClient
+from review_sentiment.client.keys import MAX_ATTEMPTS, bearer
 
 
 class ApiError(RuntimeError):
@@ -50,19 +51,19 @@ class TorchServeClient(ServerClient):
         self.session = session or requests.Session()
 
     def request(self, method: str, api: str, path: str, **kwargs) -> requests.Response:
-        """One call to the `api` ("inference" or "management"); retried once after a refusal
-        if a fresh key could be had."""
+        """One call to the `api` ("inference" or "management"); after a refusal, retried with
+        the key the file now holds (renewed once for all threads if it expired)."""
         base = self.endpoints.inference_url if api == "inference" else self.endpoints.management_url
         kwargs.setdefault("timeout", self.timeout)
         extra_headers = kwargs.pop("headers", {})
-        for attempt in range(2):
-            headers = {**self.keys.headers(api), **extra_headers}
-            response = self.session.request(method, base + path, headers=headers, **kwargs)
-            refused = _is_auth_refusal(response.status_code, response.text)
-            if attempt == 0 and refused and self.keys.refresh(api, self.endpoints.management_url):
-                continue
-            return response
-        return response
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            key = self.keys.key(api)
+            response = self.session.request(method, base + path, headers={**bearer(key), **extra_headers}, **kwargs)
+            if not _is_auth_refusal(response.status_code, response.text) or attempt == MAX_ATTEMPTS:
+                return response
+            if not self.keys.refresh(api, self.endpoints.management_url, refused=key):
+                return response
+        raise AssertionError("unreachable")
 
     def _checked(self, response: requests.Response) -> object:
         if response.status_code >= 400:
