@@ -39,6 +39,11 @@ class UiSettings:
     port: int = 7860  # SENTIMENT_UI_PORT
     concurrency: int = DEFAULT_CONCURRENCY  # SENTIMENT_UI_CONCURRENCY: requests in flight in batch mode
     max_rows: int = 5000  # SENTIMENT_UI_MAX_ROWS: reviews per batch
+    # SENTIMENT_UI_USERS: classifications and explanations served at once (Gradio's default is 1,
+    # which queues every user behind the one before); batches run at half that, since each keeps
+    # `concurrency` requests in flight: 2 x 16 stays well inside TorchServe's job_queue_size (200).
+    users: int = 4
+    result_ttl_s: float = 600  # SENTIMENT_UI_RESULT_TTL_S: batch result files (review text) kept this long
 
     @classmethod
     def from_env(cls, environ=os.environ) -> UiSettings:
@@ -48,6 +53,8 @@ class UiSettings:
             port=int(environ.get("SENTIMENT_UI_PORT", default.port)),
             concurrency=int(environ.get("SENTIMENT_UI_CONCURRENCY", default.concurrency)),
             max_rows=int(environ.get("SENTIMENT_UI_MAX_ROWS", default.max_rows)),
+            users=int(environ.get("SENTIMENT_UI_USERS", default.users)),
+            result_ttl_s=float(environ.get("SENTIMENT_UI_RESULT_TTL_S", default.result_ttl_s)),
         )
 
 
@@ -103,8 +110,9 @@ document.addEventListener("keydown", (event) => {
 def build_app(client: TorchServeClient, settings: UiSettings | None = None) -> gr.Blocks:
     """The page; `client` decides which TorchServe it talks to."""
     settings = settings or UiSettings.from_env()
-    downloads = Path(tempfile.mkdtemp(prefix="sentiment-ui-"))  # result CSVs, removed at exit
-    atexit.register(shutil.rmtree, downloads, True)
+    root = Path(tempfile.mkdtemp(prefix="sentiment-ui-"))  # result CSVs; whatever is left goes at exit
+    atexit.register(shutil.rmtree, root, True)
+    results = backend.ResultFiles(root, settings.result_ttl_s)
 
     def on_state() -> str:
         return backend.server_state(client)[1]
@@ -130,7 +138,7 @@ def build_app(client: TorchServeClient, settings: UiSettings | None = None) -> g
             gr.HTML(value=result.html, visible=bool(result.html)),
         )
 
-    def scored(texts: list[str], sources: list[dict[str, str]] | None, progress: gr.Progress):
+    def scored(texts: list[str], sources: list[dict[str, str]] | None, request: gr.Request, progress: gr.Progress):
         if not texts:
             raise gr.Error("No reviews to classify: paste one review per line, or upload a CSV.")
         if len(texts) > settings.max_rows:
@@ -142,35 +150,44 @@ def build_app(client: TorchServeClient, settings: UiSettings | None = None) -> g
             settings.concurrency,
             lambda done, total: progress((done, total), desc="Classifying", unit="reviews"),
         )
-        output = downloads / f"sentiment-{len(list(downloads.iterdir())) + 1}.csv"
-        output.write_text(backend.results_csv(rows, sources), encoding="utf-8")
+        output = results.write(request.session_hash, backend.results_csv(rows, sources))
         positive = sum(r.label == "positive" for r in rows)
         failed = sum(bool(r.error) for r in rows)
         summary = f"{len(rows)} reviews: {positive} positive, {len(rows) - positive - failed} negative"
         summary += f", {failed} refused (see the error column)." if failed else "."
         return summary, backend.table(rows), gr.File(value=str(output), visible=True)
 
-    def on_lines(text: str, progress=gr.Progress()):  # noqa: B008 (Gradio's way to ask for a progress bar)
-        return scored(backend.lines_of(text), None, progress)
+    def on_lines(text: str, request: gr.Request, progress=gr.Progress()):  # noqa: B008 (Gradio's progress bar)
+        return scored(backend.lines_of(text), None, request, progress)
 
-    def on_csv(path: str | None, column: str | None, progress=gr.Progress()):  # noqa: B008
+    def read_upload(path: str) -> tuple[list[str], list[dict[str, str]]]:
+        try:
+            return backend.csv_rows(path)
+        except (backend.TableError, OSError) as error:
+            # The reason in words (bad encoding, a broken or ragged row, gone); never a traceback.
+            log.warning("unreadable upload: %s", type(error).__name__)
+            raise gr.Error(f"Could not read the CSV: {error}") from None
+
+    def on_csv(path: str | None, column: str | None, request: gr.Request, progress=gr.Progress()):  # noqa: B008
         if not path:
             raise gr.Error("Upload a CSV file first.")
-        columns, rows = backend.csv_rows(path)
+        columns, rows = read_upload(path)
         if column not in columns:
             raise gr.Error(f"Choose the column that holds the reviews (the file has: {', '.join(columns)}).")
-        return scored([row.get(column) or "" for row in rows], rows, progress)
+        return scored([row.get(column) or "" for row in rows], rows, request, progress)
 
     def on_upload(path: str | None):
         if not path:
             return gr.Dropdown(choices=[], value=None)
-        try:
-            columns, _ = backend.csv_rows(path)
-        except (UnicodeDecodeError, OSError) as error:
-            raise gr.Error(f"Could not read the file as UTF-8 CSV ({type(error).__name__}).") from None
+        columns, _ = read_upload(path)
         return gr.Dropdown(choices=columns, value=backend.guess_text_column(columns))
 
-    with gr.Blocks(title="Review sentiment", analytics_enabled=False, delete_cache=(3600, 3600)) as app:
+    def on_session_end(request: gr.Request) -> None:
+        results.end_session(request.session_hash)
+
+    # Gradio's own copies (uploads, the downloads it serves) are deleted on the same schedule.
+    delete_cache = (max(1, int(min(60, settings.result_ttl_s))), max(1, int(settings.result_ttl_s)))
+    with gr.Blocks(title="Review sentiment", analytics_enabled=False, delete_cache=delete_cache) as app:
         gr.Markdown(
             "# Review sentiment\n"
             "Says whether a product review is **positive** or **negative**, with the DistilBERT model "
@@ -205,7 +222,12 @@ def build_app(client: TorchServeClient, settings: UiSettings | None = None) -> g
                 lines_button = gr.Button("Classify all", variant="primary", elem_id="classify-lines")
             with gr.Tab("Upload a CSV", elem_id="tab-csv"):
                 upload = gr.File(label="CSV file (UTF-8, with a header row)", file_types=[".csv"], elem_id="csv")
-                column = gr.Dropdown(label="Column with the review text", choices=[], elem_id="column")
+                column = gr.Dropdown(
+                    label="Column with the review text",
+                    choices=[],
+                    allow_custom_value=True,  # API callers name the column; on_csv checks it against the file
+                    elem_id="column",
+                )
                 csv_button = gr.Button("Classify all", variant="primary", elem_id="classify-csv")
             summary = gr.Markdown(elem_id="batch-summary")
             batch_table = gr.Dataframe(
@@ -218,6 +240,7 @@ def build_app(client: TorchServeClient, settings: UiSettings | None = None) -> g
             download = gr.File(label="Download the results (CSV)", visible=False, elem_id="download")
 
         app.load(on_state, outputs=state, api_name="server_state")
+        app.unload(on_session_end)
         refresh.click(on_state, outputs=state, api_visibility="private")
         button.click(on_classify, inputs=review, outputs=[result, timing, error], api_name="classify").then(
             lambda: gr.HTML(visible=False), outputs=explanation, api_visibility="private"
@@ -226,9 +249,12 @@ def build_app(client: TorchServeClient, settings: UiSettings | None = None) -> g
             on_explain, inputs=review, outputs=[result, timing, error, explanation], api_name="explain"
         )
         batch_outputs = [summary, batch_table, download]
-        lines_button.click(on_lines, inputs=lines, outputs=batch_outputs, api_name="classify_lines")
+        batches = {"concurrency_id": "batch", "concurrency_limit": max(1, settings.users // 2)}
+        lines_button.click(on_lines, inputs=lines, outputs=batch_outputs, api_name="classify_lines", **batches)
         upload.change(on_upload, inputs=upload, outputs=column, api_visibility="private")
-        csv_button.click(on_csv, inputs=[upload, column], outputs=batch_outputs, api_name="classify_csv")
+        csv_button.click(on_csv, inputs=[upload, column], outputs=batch_outputs, api_name="classify_csv", **batches)
+    app.queue(default_concurrency_limit=settings.users)
+    app.result_files = results  # type: ignore[attr-defined]  # for tests and the session clean-up
     return app
 
 
