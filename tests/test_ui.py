@@ -53,6 +53,7 @@ except ImportError:  # reported by the `browser` fixture, so the tests fail rath
     sync_playwright = None
 
 try:
+    from ui import app as ui_app
     from ui.app import UiSettings, build_app, launch
 except ImportError as error:
     _ui_import_error: ImportError | None = error
@@ -438,3 +439,69 @@ def test_unreadable_upload_is_explained_in_the_page(page: Page, ui_url: str, tmp
     expect(page.get_by_text("Could not read the CSV: latin1.csv is not UTF-8 text")).to_be_visible()
     expect(page.get_by_text("Traceback")).to_have_count(0)
     screenshot(page, "unreadable-upload")
+
+
+# --- Sign-in when the page is reachable beyond loopback ---------------------------------------
+
+USER, PASSWORD = "reviewer", "correct-horse-battery-4471"
+
+
+def test_users_come_from_a_secret_file_or_the_environment(tmp_path):
+    secret = tmp_path / "ui_users"
+    secret.write_text(f"# operators\n{USER}:{PASSWORD}\n\nsecond:pa:ss\n")
+    assert ui_app.ui_users({"SENTIMENT_UI_AUTH_FILE": str(secret)}) == [(USER, PASSWORD), ("second", "pa:ss")]
+    assert ui_app.ui_users({"SENTIMENT_UI_AUTH": f"{USER}:{PASSWORD}, b:c"}) == [(USER, PASSWORD), ("b", "c")]
+    assert ui_app.ui_users({}) == []
+    secret.write_text(f"{USER}:{PASSWORD}\nno-password-here\n")
+    with pytest.raises(SystemExit, match="entry 2: expected user:password") as refused:
+        ui_app.ui_users({"SENTIMENT_UI_AUTH_FILE": str(secret)})
+    assert PASSWORD not in str(refused.value)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "sentiment.example"])
+def test_beyond_loopback_without_users_it_refuses_to_start(host, tmp_path):
+    client = TorchServeClient(Endpoints.free(), tmp_path / "key_file.json")
+    with pytest.raises(SystemExit, match=f"refusing to serve the page on {re.escape(host)} without credentials"):
+        ui_app.serve(client, UiSettings(), host, free_port(), block=False)
+
+
+@pytest.fixture(scope="module")
+def signed_in_ui_url(server) -> Iterator[str]:
+    """The page bound to every interface, as in the container, with one user."""
+    port = free_port()
+    client = TorchServeClient.for_run_dir(server.run_dir)
+    app = ui_app.serve(client, UiSettings(max_rows=50), "0.0.0.0", port, block=False, users=[(USER, PASSWORD)])
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.close()
+
+
+def test_api_needs_credentials_beyond_loopback(signed_in_ui_url):
+    import requests
+    from gradio_client import Client
+
+    with pytest.raises(Exception):  # noqa: B017 (gradio_client's error type varies; the point is no access)
+        Client(signed_in_ui_url, verbose=False).predict("sneaking in", api_name="/classify")
+    # The app's API, called as a browser would, without the session cookie.
+    config = requests.get(f"{signed_in_ui_url}config", timeout=30)
+    assert config.status_code == 401
+    # "/" is the sign-in page, 200: what the compose and Kubernetes health checks fetch.
+    assert requests.get(signed_in_ui_url, timeout=30).status_code == 200
+    with pytest.raises(Exception):  # noqa: B017
+        Client(signed_in_ui_url, auth=(USER, "wrong"), verbose=False)
+    api = Client(signed_in_ui_url, auth=(USER, PASSWORD), verbose=False)
+    probabilities, _, _ = api.predict("Lovely texture", api_name="/classify")
+    assert probabilities["label"] in ("positive", "negative")
+
+
+def test_browser_signs_in_then_classifies(page: Page, signed_in_ui_url: str):
+    page.goto(signed_in_ui_url)
+    expect(page.locator("#classify")).to_have_count(0)  # the login page, not the app
+    page.get_by_label("username").fill(USER)
+    page.get_by_label("password").fill(PASSWORD)
+    screenshot(page, "sign-in")
+    page.get_by_role("button", name="Login").click()
+    expect(page.locator("#classify")).to_be_visible()
+    classify(page, "Lovely texture, my skin has never looked better.")
+    expect(label_of(page)).to_have_text(LABEL)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import ipaddress
 import logging
 import os
 import shutil
@@ -39,10 +40,10 @@ class UiSettings:
     port: int = 7860  # SENTIMENT_UI_PORT
     concurrency: int = DEFAULT_CONCURRENCY  # SENTIMENT_UI_CONCURRENCY: requests in flight in batch mode
     max_rows: int = 5000  # SENTIMENT_UI_MAX_ROWS: reviews per batch
-    # SENTIMENT_UI_USERS: classifications and explanations served at once (Gradio's default is 1,
-    # which queues every user behind the one before); batches run at half that, since each keeps
-    # `concurrency` requests in flight: 2 x 16 stays well inside TorchServe's job_queue_size (200).
-    users: int = 4
+    # SENTIMENT_UI_CONCURRENT_USERS: classifications and explanations served at once (Gradio's
+    # default is 1, which queues every user behind the one before); batches run at half that, since
+    # each keeps `concurrency` requests in flight: 2 x 16 stays well inside TorchServe's job_queue_size (200).
+    concurrent_users: int = 4
     result_ttl_s: float = 600  # SENTIMENT_UI_RESULT_TTL_S: batch result files (review text) kept this long
 
     @classmethod
@@ -53,7 +54,7 @@ class UiSettings:
             port=int(environ.get("SENTIMENT_UI_PORT", default.port)),
             concurrency=int(environ.get("SENTIMENT_UI_CONCURRENCY", default.concurrency)),
             max_rows=int(environ.get("SENTIMENT_UI_MAX_ROWS", default.max_rows)),
-            users=int(environ.get("SENTIMENT_UI_USERS", default.users)),
+            concurrent_users=int(environ.get("SENTIMENT_UI_CONCURRENT_USERS", default.concurrent_users)),
             result_ttl_s=float(environ.get("SENTIMENT_UI_RESULT_TTL_S", default.result_ttl_s)),
         )
 
@@ -249,22 +250,80 @@ def build_app(client: TorchServeClient, settings: UiSettings | None = None) -> g
             on_explain, inputs=review, outputs=[result, timing, error, explanation], api_name="explain"
         )
         batch_outputs = [summary, batch_table, download]
-        batches = {"concurrency_id": "batch", "concurrency_limit": max(1, settings.users // 2)}
+        batches = {"concurrency_id": "batch", "concurrency_limit": max(1, settings.concurrent_users // 2)}
         lines_button.click(on_lines, inputs=lines, outputs=batch_outputs, api_name="classify_lines", **batches)
         upload.change(on_upload, inputs=upload, outputs=column, api_visibility="private")
         csv_button.click(on_csv, inputs=[upload, column], outputs=batch_outputs, api_name="classify_csv", **batches)
-    app.queue(default_concurrency_limit=settings.users)
+    app.queue(default_concurrency_limit=settings.concurrent_users)
     app.result_files = results  # type: ignore[attr-defined]  # for tests and the session clean-up
     return app
 
 
-def launch(app: gr.Blocks, host: str, port: int, block: bool = True) -> None:
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def ui_users(environ=os.environ) -> list[tuple[str, str]]:
+    """Who may use the page: one `user:password` a line in the file SENTIMENT_UI_AUTH_FILE (a
+    mounted secret), or comma-separated in SENTIMENT_UI_AUTH (an environment variable filled from
+    a secret). Never from the repository. Errors name the line, never the password."""
+    path = environ.get("SENTIMENT_UI_AUTH_FILE")
+    if path:
+        try:
+            entries = Path(path).read_text(encoding="utf-8").splitlines()
+        except OSError as error:
+            raise SystemExit(f"SENTIMENT_UI_AUTH_FILE {path}: cannot read it ({error.strerror})") from None
+        source = f"SENTIMENT_UI_AUTH_FILE {path}"
+    else:
+        entries, source = environ.get("SENTIMENT_UI_AUTH", "").split(","), "SENTIMENT_UI_AUTH"
+    users = []
+    for number, entry in enumerate(entries, start=1):
+        entry = entry.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        user, sep, password = entry.partition(":")
+        if not sep or not user or not password:
+            raise SystemExit(f"{source}, entry {number}: expected user:password with both parts non-empty")
+        users.append((user, password))
+    return users
+
+
+def serve(
+    client: TorchServeClient,
+    settings: UiSettings,
+    host: str,
+    port: int,
+    block: bool = True,
+    users: list[tuple[str, str]] | None = None,
+) -> gr.Blocks:
+    """Build and launch the page. The page holds the server's keys, so it is a way into the model
+    for whoever reaches it: bound to loopback it may stay open; bound anywhere else it requires
+    credentials, or does not start."""
+    if not users and not is_loopback(host):
+        raise SystemExit(
+            f"refusing to serve the page on {host} without credentials: anyone reaching it could use the "
+            "model with this server's keys. Set SENTIMENT_UI_AUTH_FILE (a file of user:password lines) or "
+            "SENTIMENT_UI_AUTH, or bind to 127.0.0.1."
+        )
+    app = build_app(client, settings)
+    launch(app, host, port, block, auth=users or None)
+    return app
+
+
+def launch(app: gr.Blocks, host: str, port: int, block: bool = True, auth: list[tuple[str, str]] | None = None) -> None:
     """Serve `app` locally only: no share link, no server-side rendering (it starts a Node process
     that `close()` leaves running), no MCP, and no run history (it would keep reviews in the
-    browser and offers uploading them to Hugging Face)."""
+    browser and offers uploading them to Hugging Face). `auth`: Gradio's login page for these users."""
     app.launch(
         server_name=host,
         server_port=port,
+        auth=auth,
+        auth_message="Review sentiment: sign in with the user and password your operator gave you.",
         share=False,
         ssr_mode=False,
         mcp_server=False,
@@ -292,8 +351,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up self-checks
+    users = ui_users()
     client = TorchServeClient.for_run_dir(args.run_dir)
-    launch(build_app(client, settings), args.host, args.port)
+    log.info("page on %s:%d, %s", args.host, args.port, f"{len(users)} users may sign in" if users else "no sign-in")
+    serve(client, settings, args.host, args.port, users=users)
 
 
 if __name__ == "__main__":
