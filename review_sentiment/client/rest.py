@@ -8,6 +8,7 @@ import requests
 
 from review_sentiment.client.base import ServerClient
 from review_sentiment.client.keys import MAX_ATTEMPTS, bearer
+from review_sentiment.client.retry import NO_WORKER, RETRY_DELAYS_S, pause, should_retry
 
 
 class ApiError(RuntimeError):
@@ -29,10 +30,6 @@ def _is_auth_refusal(status: int, text: str) -> bool:
     return status == 401 or (status == 400 and "token" in text.lower())
 
 
-# TorchServe 0.12's 503 text both when its job queue is full and when the model has no worker.
-NO_WORKER = "has no worker to serve inference request"
-
-
 def ready_count(description: dict) -> int:
     """READY workers in one model's description (GET /models/<name>)."""
     return sum(w.get("status") == "READY" for w in description.get("workers", []))
@@ -46,9 +43,18 @@ def _body(response: requests.Response) -> object:
 
 
 class TorchServeClient(ServerClient):
-    def __init__(self, *args, session: requests.Session | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        session: requests.Session | None = None,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS_S,
+        **kwargs,
+    ):
+        """`retry_delays`: the pauses before each new try of a prediction a worker lost (see
+        client/retry.py); () sends every request once, as a raw client would."""
         super().__init__(*args, **kwargs)
         self.session = session or requests.Session()
+        self.retry_delays = retry_delays
 
     def request(self, method: str, api: str, path: str, **kwargs) -> requests.Response:
         """One call to the `api` ("inference" or "management"); after a refusal, retried with
@@ -108,9 +114,15 @@ class TorchServeClient(ServerClient):
         return self._post_review("explanations", text.encode("utf-8"), "text/plain; charset=utf-8")
 
     def _post_review(self, api_path: str, body: bytes, content_type: str) -> dict:
-        response = self.request(
-            "POST", "inference", f"/{api_path}/{self.model}", data=body, headers={"Content-Type": content_type}
-        )
+        lost = False
+        for delay in (*self.retry_delays, None):
+            response = self.request(
+                "POST", "inference", f"/{api_path}/{self.model}", data=body, headers={"Content-Type": content_type}
+            )
+            if delay is None or not should_retry(response.status_code, response.text, lost):
+                break
+            lost = True
+            pause(delay)
         return self._checked(response)  # type: ignore[return-value]
 
     # Management API
