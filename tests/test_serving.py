@@ -95,6 +95,16 @@ def test_header_names_in_any_spelling(server, spell):
     assert post(b"{not json} but a review", "text/plain").status_code == 200
 
 
+@pytest.mark.parametrize("size", [2**20 + 1, 10 * 2**20], ids=["1MiB", "10MiB"])
+def test_oversize_bodies_are_refused_in_words(client, size):
+    """TorchServe answers an empty 413 (1 MiB) or resets the connection (10 MiB); the client
+    says the same thing in words either way, as the CLI and the UI show it."""
+    with pytest.raises(ApiError) as caught:
+        client.predict("x" * size)
+    assert caught.value.status == 413 and caught.value.body["type"] == "RequestTooLarge"
+    assert "max_request_size (1 MiB by default)" in str(caught.value)
+
+
 def test_batching_and_a_bad_request_fails_alone(client):
     """Concurrent requests are batched (batch size > 1 seen by the handler's metric); the bad
     ones in those batches fail alone and the server stays healthy."""

@@ -10,6 +10,13 @@ from review_sentiment.client.base import ServerClient
 from review_sentiment.client.keys import MAX_ATTEMPTS, bearer
 from review_sentiment.client.retry import NO_WORKER, RETRY_DELAYS_S, pause, should_retry
 
+MAX_REQUEST_SIZE = 1024 * 1024  # config.properties' max_request_size, the project's default
+TOO_LARGE = {
+    "code": 413,
+    "type": "RequestTooLarge",
+    "message": "body over the server's max_request_size (1 MiB by default): send a shorter review",
+}
+
 
 class ApiError(RuntimeError):
     """TorchServe answered with an error status; `body` is its JSON answer when it sent one."""
@@ -81,7 +88,7 @@ class TorchServeClient(ServerClient):
         kept as `server_message`); every user of the client (CLI, UI) shows these."""
         if status == 413 and not isinstance(body, dict):
             # The frontend refuses a body over max_request_size itself, with an empty 413.
-            return {"code": 413, "type": "RequestTooLarge", "message": "body over the server's max_request_size"}
+            return TOO_LARGE
         if status == 503 and isinstance(body, dict) and NO_WORKER in str(body.get("message")):
             try:
                 ready = self.ready_workers()
@@ -116,9 +123,16 @@ class TorchServeClient(ServerClient):
     def _post_review(self, api_path: str, body: bytes, content_type: str) -> dict:
         lost = False
         for delay in (*self.retry_delays, None):
-            response = self.request(
-                "POST", "inference", f"/{api_path}/{self.model}", data=body, headers={"Content-Type": content_type}
-            )
+            try:
+                response = self.request(
+                    "POST", "inference", f"/{api_path}/{self.model}", data=body, headers={"Content-Type": content_type}
+                )
+            except requests.ConnectionError:
+                # Far over max_request_size the frontend closes the connection while the body is
+                # still being sent (seen with 10 MB): the same refusal as its empty 413.
+                if len(body) > MAX_REQUEST_SIZE:
+                    raise ApiError(413, TOO_LARGE) from None
+                raise
             if delay is None or not should_retry(response.status_code, response.text, lost):
                 break
             lost = True
