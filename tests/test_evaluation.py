@@ -150,7 +150,13 @@ def test_evaluate_writes_every_report(tiny_model, tmp_path):
     assert set(saved["sets"]) == set(SETS) == {"imdb-test", "uci-amazon", "uci-yelp", "fine-foods-5star"}
     for name, s in saved["sets"].items():
         assert s["size"] == 40 == s["model"]["n"] == s["baseline"]["n"], name
-        assert 0 <= s["model"]["accuracy"] <= 1 and 0 <= s["baseline"]["ece"] <= 1
+        # Each figure agrees with the set's own confusion matrix (rows: true label, columns: predicted).
+        for system in ("model", "baseline"):
+            matrix = s[system]["confusion_matrix"]["matrix"]
+            assert sum(map(sum, matrix)) == 40, (name, system)
+            correct = matrix[0][0] + matrix[1][1]
+            assert s[system]["accuracy"] == pytest.approx(correct / 40), (name, system)
+        assert 0 <= s["baseline"]["ece"] <= 1
     assert "great (5 stars) vs the rest" in saved["sets"]["fine-foods-5star"]["description"]
     assert saved["max_length"] == 64 and saved["limit"] == 40
     assert Path(saved["model"]).resolve() == tiny_model.resolve()

@@ -4,6 +4,7 @@ tests do): order, per-request errors in a mixed batch, metrics, and no review te
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 
 import pytest
@@ -107,9 +108,13 @@ def test_batch_metrics_are_recorded(batch):
     context.metrics.get_metric("RejectedRequests", MetricTypes.COUNTER)
 
 
-def test_review_text_never_logged(batch):
+def test_review_text_never_logged(batch, model_dir):
     with LogCapture() as logs:
         batch([{"body": SECRET}, {"body": {"text": SECRET}}, {"body": SECRET * 100}], ["text/plain"] * 3)
+        # Positive controls: the capture does see what the handler logs, and a review if one were logged.
+        SentimentHandler().initialize(handler_context(model_dir, {"max_length": 32, "warmup": False}))
+        logging.getLogger("handler.sentiment_handler").warning("control %s", "C0NTR0L")
+    assert "sentiment model ready on cpu" in logs.text and "control C0NTR0L" in logs.text
     assert SECRET not in logs.text
 
 

@@ -18,7 +18,9 @@ def test_released_model_matches_its_model_card():
     assert measured["n"] == recorded["n"]
     assert abs(measured["accuracy"] - recorded["accuracy"]) <= 0.01, (measured, recorded)
     card = (RELEASED_MODEL / "MODEL_CARD.md").read_text()
-    assert f"{recorded['accuracy']:.1%}" in card  # the card states the figure being checked
+    # The card's regression-check sentence states this figure (the baseline's 90.2% in the table
+    # does not count).
+    assert f"**{recorded['accuracy']:.1%}** accuracy on the first {recorded['n']} IMDB test reviews" in card
 
 
 def test_released_checkpoint_is_what_serving_expects():
