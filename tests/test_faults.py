@@ -308,3 +308,10 @@ def test_short_soak(server):
     assert summary["unexpected"] == [] and summary["worker_restarts"] == 0
     assert summary["by_kind"]["good"] > 20 and summary["by_kind"]["bad"] > 5
     assert len(report.samples) >= 5 and all(s.frontend_mib > 0 and s.workers_mib > 0 for s in report.samples)
+    # Memory stays flat: the second half's peak within 64 MiB of the first half's (the 10-minute
+    # soak bounds it over time; here only an early leak of several MiB a second would show).
+    half = len(report.samples) // 2
+    for kind in ("workers_mib", "frontend_mib"):
+        early = max(getattr(s, kind) for s in report.samples[:half])
+        late = max(getattr(s, kind) for s in report.samples[half:])
+        assert late - early < 64, (kind, early, late)
