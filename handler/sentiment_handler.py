@@ -22,7 +22,7 @@ from ts.torch_handler.base_handler import BaseHandler
 from review_sentiment.core.classifier import BatchStats, Outcome, SentimentClassifier, resolve_device
 from review_sentiment.core.errors import RequestError
 from review_sentiment.core.settings import InferenceSettings
-from review_sentiment.core.validation import payload_of
+from review_sentiment.core.validation import header, payload_of
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +51,11 @@ class SentimentHandler(BaseHandler):
 
     def preprocess(self, data: list) -> tuple[list, list, list]:
         """Payloads, content types and explanation flags; validation happens per request in the core."""
-        header = self.context.get_request_header
-        content_types = [header(i, "Content-Type") for i in range(len(data))]
-        explain = [header(i, "explain") == "True" for i in range(len(data))]
+        headers = [self.context.get_all_request_header(i) or {} for i in range(len(data))]
+        content_types = [header(h, "Content-Type") for h in headers]
+        # Exactly the frontend's own lowercase "explain" (added after the client's headers): a
+        # client's "Explain: True" on /predictions must not turn it into an explanation.
+        explain = [h.get("explain") == "True" for h in headers]
         return [payload_of(row) for row in data], content_types, explain
 
     def explain_handle(self, data_preprocess: tuple[list, list, list], raw_data: list) -> list[str]:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-MAX_REQUEST_SIZE = 1024 * 1024  # config.properties: max_request_size
+from review_sentiment.client.rest import MAX_REQUEST_SIZE  # config.properties: max_request_size
+
+__all__ = ["MAX_REQUEST_SIZE", "PREDICTION", "Case", "cases"]
 PREDICTION = "prediction"
 
 

@@ -16,23 +16,32 @@ import argparse
 import csv
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 from review_sentiment import paths
 from review_sentiment.client.many import DEFAULT_CONCURRENCY, predict_many
 from review_sentiment.client.rest import ApiError, TorchServeClient
+from review_sentiment.tables import CSV_ENCODING, TableError, read_csv
 
 
-def read_reviews(path: Path, text_column: str) -> Iterator[dict]:
-    """Rows of a CSV or JSONL file; each must hold `text_column`."""
-    with path.open(newline="", encoding="utf-8") as fh:
-        if path.suffix.lower() in (".jsonl", ".ndjson"):
-            for line in fh:
+def read_reviews(path: Path) -> list[dict]:
+    """Rows of a CSV or JSONL file (UTF-8, a byte-order mark allowed); TableError says what is wrong."""
+    if path.suffix.lower() not in (".jsonl", ".ndjson"):
+        return read_csv(path)[1]
+    rows = []
+    try:
+        with path.open(encoding=CSV_ENCODING) as fh:
+            for number, line in enumerate(fh, start=1):
                 if line.strip():
-                    yield json.loads(line)
-        else:
-            yield from csv.DictReader(fh)
+                    row = json.loads(line)
+                    if not isinstance(row, dict):
+                        raise TableError(f"{path.name}, line {number}: not a JSON object")
+                    rows.append(row)
+    except UnicodeDecodeError as error:
+        raise TableError(f"{path.name} is not UTF-8 text (undecodable byte at offset {error.start})") from None
+    except json.JSONDecodeError as error:
+        raise TableError(f"{path.name}, line {number}: not valid JSON ({error.msg})") from None
+    return rows
 
 
 def _flat(result: dict) -> dict:
@@ -43,7 +52,10 @@ def _flat(result: dict) -> dict:
 
 def cmd_predict(client: TorchServeClient, args: argparse.Namespace) -> int:
     if args.file:
-        rows = list(read_reviews(Path(args.file), args.text_column))
+        try:
+            rows = read_reviews(Path(args.file))
+        except (TableError, OSError) as error:
+            sys.exit(f"cannot read {args.file}: {error}")
         missing = [i for i, row in enumerate(rows) if not isinstance(row.get(args.text_column), str)]
         if missing:
             sys.exit(f"{args.file}: rows {missing[:5]} have no '{args.text_column}' field")

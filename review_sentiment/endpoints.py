@@ -59,6 +59,10 @@ class Endpoints:
         host = os.environ.get("SENTIMENT_HOST")
         return replace(endpoints, host=host) if host else endpoints
 
+    def ports(self) -> dict[str, int]:
+        """Each listener's port by name ("inference", "grpc_inference", ...)."""
+        return {f.name.removesuffix("_port"): getattr(self, f.name) for f in fields(self) if f.name.endswith("_port")}
+
     def save(self, run_dir: Path) -> None:
         (run_dir / "endpoints.json").write_text(json.dumps(asdict(self), indent=2))
 

@@ -14,7 +14,7 @@ from training.base_model import minilm_path
 from training.labels import ID2LABEL, LABEL2ID
 
 
-def make_tiny_checkpoint(path: Path, seed: int = 0) -> Path:
+def make_tiny_checkpoint(path: Path, seed: int = 0, positions: int = 512) -> Path:
     """A 2-layer, dim-32 DistilBERT with random weights and the real uncased WordPiece tokenizer."""
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(minilm_path())
@@ -24,6 +24,7 @@ def make_tiny_checkpoint(path: Path, seed: int = 0) -> Path:
         n_layers=2,
         n_heads=2,
         hidden_dim=64,
+        max_position_embeddings=positions,
         id2label=ID2LABEL,
         label2id=LABEL2ID,
     )

@@ -44,7 +44,9 @@ def test_smoke_run_measures_all_three_systems(tiny_checkpoint, tmp_path):
     # With 1 and 4 clients only the lone-client ratio can be computed; the others say so.
     by_target = {t["target"]: t for t in report["ratios"]}
     lone = by_target["TorchServe p50, 1 client / in-process batch-1 p50"]
-    assert lone["value"] > 0 and lone["pass"] in (True, False)
+    # The verdict is the rule applied to this run's value, and the value is this run's two p50s.
+    assert lone["value"] == pytest.approx(cells["torchserve-rest", 1]["p50_ms"] / cells["in-process", 1]["p50_ms"])
+    assert lone["rule"] == "<= 1.3" and lone["pass"] is (lone["value"] <= 1.3)
     assert sum(t["value"] is None for t in report["ratios"]) == 2
 
     table = (output / "results.md").read_text()

@@ -10,6 +10,7 @@ from review_sentiment.core.encoding import head_tail, pad_batch, special_tokens,
 from review_sentiment.core.errors import EmptyText, MalformedJson, NotUtf8, RequestError, TextTooLong
 from review_sentiment.core.settings import InferenceSettings
 from review_sentiment.core.validation import payload_of, review_text
+from tests.helpers import make_tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +113,20 @@ def test_settings_defaults_yaml_then_env():
         InferenceSettings.from_sources({"cpu_precision": "fp8"}, {})
     with pytest.raises(ValueError, match="max_length"):
         InferenceSettings(max_length=4096)
+
+
+def test_padded_length_past_the_positions_is_refused_at_start(tmp_path):
+    """512 tokens padded to a multiple of 48 is 528: every long batch would overflow the
+    position embeddings, so the settings are refused with the way out in the message."""
+    with pytest.raises(ValueError, match=r"528 tokens, more than the model's 512 positions.*480"):
+        InferenceSettings(max_length=512, pad_multiple=48)
+    with pytest.raises(ValueError, match="528"):
+        InferenceSettings.from_sources({"max_length": 512}, {"SENTIMENT_PAD_MULTIPLE": "48"})
+    assert InferenceSettings(max_length=512, pad_multiple=64).padded_length == 512
+    # A model with fewer positions than DistilBERT's 512 is checked when it is loaded.
+    short = make_tiny_checkpoint(tmp_path / "short", positions=64)
+    with pytest.raises(ValueError, match="96 tokens, more than the model's 64 positions"):
+        SentimentClassifier.load(short, InferenceSettings(max_length=70, pad_multiple=32, warmup=False))
 
 
 def test_device_selection(monkeypatch):

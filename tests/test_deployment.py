@@ -121,6 +121,20 @@ def test_healthchecks_need_a_ready_model_and_share_the_key_file(stack):
         assert service["read_only"] is True and service["tmpfs"] == ["/tmp"]
 
 
+def test_ui_users_come_from_a_secret_outside_the_repository(stack):
+    """The UI listens on 0.0.0.0 in its container, so it needs sign-in users (it refuses to start
+    without them): a compose secret, from a file that git ignores (or any path of your own)."""
+    ui = stack["services"]["ui"]
+    assert ui["environment"]["SENTIMENT_UI_AUTH_FILE"] == "/run/secrets/ui_users"
+    assert [s["source"] for s in ui["secrets"]] == ["ui_users"]
+    source = Path(stack["secrets"]["ui_users"]["file"])
+    assert source.is_relative_to(REPO)
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(source)], cwd=REPO)
+    assert ignored.returncode == 0, f"{source} could be committed"
+    elsewhere = compose_config(COMPOSE_CPU, env={"SENTIMENT_UI_USERS_FILE": "/etc/sentiment/ui_users"})
+    assert elsewhere["secrets"]["ui_users"]["file"] == "/etc/sentiment/ui_users"
+
+
 # ---- Dockerfile ----
 
 
@@ -364,6 +378,31 @@ def test_configmap_is_the_project_config(overlay):
         assert data[key] == (paths.CONFIG_DIR / source).read_text(), (
             f"the ConfigMap's {key} differs from config/{source}: run `make k8s-config`"
         )
+
+
+def test_k8s_config_copies_match_config_without_kubectl():
+    """kustomize reads no file outside its folder, so deploy/k8s keeps copies of config/: a plain
+    file comparison, run whether or not kubectl is installed."""
+    copies = {
+        K8S / "base" / "config" / "config.properties": "config.properties",
+        K8S / "base" / "config" / "log4j2.xml": "log4j2.xml",
+        K8S / "base" / "config" / "model-config.yaml": "model-config.yaml",
+        K8S / "overlays" / "gpu" / "config" / "model-config.yaml": "model-config.gpu.yaml",
+    }
+    for copy, source in copies.items():
+        assert copy.read_text() == (paths.CONFIG_DIR / source).read_text(), f"{copy} differs: run `make k8s-config`"
+
+
+def test_ui_pod_takes_its_users_from_a_secret(overlay):
+    _, docs = overlay
+    pod = find(docs, "Deployment", "sentiment-ui")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "ui-users")
+    assert mount["readOnly"] is True and env["SENTIMENT_UI_AUTH_FILE"].startswith(mount["mountPath"] + "/")
+    volume = next(v for v in pod["volumes"] if v["name"] == "ui-users")
+    assert volume["secret"]["secretName"] == "sentiment-ui-users"
+    assert not [d for d in docs if d["kind"] == "Secret"], "users must not come from the repository"
 
 
 def test_torchserve_pods(overlay):

@@ -160,6 +160,12 @@ def test_evaluate_writes_every_report(tiny_model, tmp_path):
         by_length = s["by_length"]["model"]
         assert sum(b["n"] for b in by_length.values()) == 40
         assert sum(b["correct"] for b in by_length.values()) / 40 == pytest.approx(s["model"]["accuracy"])
+        # Each figure agrees with the set's own confusion matrix (rows: true label, columns: predicted).
+        for system in ("model", "compare", "baseline"):
+            matrix = s[system]["confusion_matrix"]["matrix"]
+            assert sum(map(sum, matrix)) == 40, (name, system)
+            correct = matrix[0][0] + matrix[1][1]
+            assert s[system]["accuracy"] == pytest.approx(correct / 40), (name, system)
     assert saved["by_length"]["model"]["<=100"]["n"] == sum(
         s["by_length"]["model"]["<=100"]["n"] for s in saved["sets"].values()
     )

@@ -174,6 +174,19 @@ def test_explanations_carry_the_served_prediction_and_run_in_fp32(released):
         assert explainer_model is not released.model
 
 
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_a_reduced_precision_server_explains_with_a_separate_fp32_copy(tiny_checkpoint, precision):
+    """On every machine (the test above checks the copy only where `auto` picks bf16)."""
+    clf = SentimentClassifier.load(tiny_checkpoint, InferenceSettings(cpu_precision=precision, warmup=False))
+    explainer_model = clf.explainer.gradients.model
+    assert explainer_model is not clf.model
+    assert {p.dtype for p in explainer_model.parameters()} == {torch.float32}
+    if precision == "bf16":
+        assert next(clf.model.parameters()).dtype == torch.bfloat16
+    explanation = clf.explain(["Smells lovely but feels greasy"])[0]
+    assert explanation.prediction == clf.predict(["Smells lovely but feels greasy"])[0]
+
+
 def test_fp32_server_shares_its_weights_with_the_explainer(tiny_checkpoint):
     clf = SentimentClassifier.load(tiny_checkpoint, InferenceSettings(cpu_precision="fp32", warmup=False))
     assert clf.explainer.gradients.model is clf.model

@@ -25,6 +25,7 @@ import requests
 from reliability.harness import start_server, workers
 from reliability.soak import markdown, run_load
 from review_sentiment.client.rest import ApiError, TorchServeClient
+from review_sentiment.client.retry import RETRY_DELAYS_S
 from tests.conftest import TEST_MODEL_CONFIG
 
 pytestmark = pytest.mark.serving
@@ -52,8 +53,10 @@ def fault_server(tmp_path_factory, tiny_checkpoint):
     server.stop()
 
 
-def client_of(server, timeout: float) -> TorchServeClient:
-    client = TorchServeClient.for_run_dir(server.run_dir, timeout=timeout)
+def client_of(server, timeout: float, retry: bool = True) -> TorchServeClient:
+    """The project's client; retry=False sends each request once, as a raw client (curl) does."""
+    delays = RETRY_DELAYS_S if retry else ()
+    client = TorchServeClient.for_run_dir(server.run_dir, timeout=timeout, retry_delays=delays)
     client.session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=64))  # one connection per thread
     return client
 
@@ -63,6 +66,12 @@ def client(fault_server) -> TorchServeClient:
     client = client_of(fault_server, timeout=RESPONSE_TIMEOUT_S * 4)
     wait_for_ready_workers(client, 2, RECOVERY_LIMIT_S)  # a previous test's restart may still run
     return client
+
+
+@pytest.fixture
+def raw_client(fault_server, client) -> TorchServeClient:
+    """What a client without retries (curl, a browser's fetch) sees."""
+    return client_of(fault_server, timeout=RESPONSE_TIMEOUT_S * 4, retry=False)
 
 
 def worker_processes(server, expected: int) -> list[psutil.Process]:
@@ -153,9 +162,11 @@ def test_overload_refuses_the_excess_fast_and_answers_the_rest(fault_server, cli
     assert client.predict("served normally right after")["label"] in ("negative", "positive")
 
 
-def test_killed_worker_fails_only_its_batch_and_recovers(fault_server, client):
-    """kill -9 of one worker under load: only requests of the batch it held fail, each with an
-    error answer; the other worker serves the rest; nothing hangs; TorchServe starts a new one."""
+def test_killed_worker_fails_only_its_batch_and_recovers(fault_server, raw_client):
+    """kill -9 of one worker under load, seen by a client without retries: only requests of the
+    batch it held fail, each with an error answer; the other worker serves the rest; nothing
+    hangs; TorchServe starts a new one."""
+    client = raw_client
     old = worker_processes(fault_server, 2)[0]
     results: list[tuple[int, object, float]] = []
     stop_load = threading.Event()
@@ -189,10 +200,11 @@ def test_killed_worker_fails_only_its_batch_and_recovers(fault_server, client):
     assert client.predict("after the crash")["label"] in ("negative", "positive")
 
 
-def test_stuck_worker_is_replaced_after_response_timeout(fault_server, client):
-    """One worker frozen past responseTimeout: TorchServe answers the batch it held with an error
-    after about responseTimeout and kills it; the other worker answers the rest; a new worker
-    starts."""
+def test_stuck_worker_is_replaced_after_response_timeout(fault_server, raw_client):
+    """One worker frozen past responseTimeout, seen by a client without retries: TorchServe
+    answers the batch it held with an error after about responseTimeout and kills it; the other
+    worker answers the rest; a new worker starts."""
+    client = raw_client
     frozen, _ = worker_processes(fault_server, 2)
     with ThreadPoolExecutor(8) as pool, stopped(frozen):
         results = list(pool.map(lambda i: predict(client, f"stuck {i}"), range(8)))
@@ -206,6 +218,47 @@ def test_stuck_worker_is_replaced_after_response_timeout(fault_server, client):
     recovery_s = wait_for_ready_workers(client, 2, RECOVERY_LIMIT_S, gone=frozen.pid)
     print(f"stuck worker replaced; 2 READY workers {recovery_s:.1f} s after the timeout answers")
     assert client.predict("after the stuck worker")["label"] in ("negative", "positive")
+
+
+@pytest.mark.parametrize("workers", [2, 1], ids=["other-worker", "only-worker"])
+def test_no_review_is_lost_to_a_killed_worker_through_the_clients(fault_server, client, workers):
+    """kill -9 of a worker under load from 8 threads of the project's client (which the CLI and
+    the UI use): the batch the worker held gets 500s, which the client sends again after a short
+    backoff; with the only worker gone, the 503s "no worker" of the restart are waited out too.
+    Zero failures (the raw view of the same fault is the test above)."""
+    if workers == 1:
+        client.scale(1)
+    try:
+        victim = worker_processes(fault_server, workers)[0]
+        results: list[tuple[int, object, float]] = []
+        stop_load = threading.Event()
+
+        def load(i: int) -> None:
+            n = 0
+            while not stop_load.is_set():
+                results.append(predict(client, f"client {i} review {n}"))
+                n += 1
+
+        threads = [threading.Thread(target=load, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        try:
+            time.sleep(1.0)
+            victim.kill()
+            recovery_s = wait_for_ready_workers(client, workers, RECOVERY_LIMIT_S, gone=victim.pid)
+            time.sleep(1.0)
+        finally:
+            stop_load.set()
+            for thread in threads:
+                thread.join(timeout=RESPONSE_TIMEOUT_S * 5)
+        failed = [(r[0], str(r[1])[:80]) for r in results if r[0] != 200]
+        slowest = max(seconds for _, _, seconds in results)
+        print(f"{workers} worker(s): {len(results)} requests, {len(failed)} failed, slowest {slowest:.1f} s")
+        print(f"worker READY again {recovery_s:.1f} s after kill -9")
+        assert len(results) > 20 and failed == []
+    finally:
+        client.scale(2)
+        wait_for_ready_workers(client, 2, RECOVERY_LIMIT_S)
 
 
 @pytest.fixture(scope="module")
@@ -255,3 +308,10 @@ def test_short_soak(server):
     assert summary["unexpected"] == [] and summary["worker_restarts"] == 0
     assert summary["by_kind"]["good"] > 20 and summary["by_kind"]["bad"] > 5
     assert len(report.samples) >= 5 and all(s.frontend_mib > 0 and s.workers_mib > 0 for s in report.samples)
+    # Memory stays flat: the second half's peak within 64 MiB of the first half's (the 10-minute
+    # soak bounds it over time; here only an early leak of several MiB a second would show).
+    half = len(report.samples) // 2
+    for kind in ("workers_mib", "frontend_mib"):
+        early = max(getattr(s, kind) for s in report.samples[:half])
+        late = max(getattr(s, kind) for s in report.samples[half:])
+        assert late - early < 64, (kind, early, late)

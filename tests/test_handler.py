@@ -4,6 +4,7 @@ tests do): order, per-request errors in a mixed batch, metrics, and no review te
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 
 import pytest
@@ -79,6 +80,27 @@ def test_mixed_batch_fails_only_the_bad_requests(batch):
     assert all(context.get_response_content_type(i) == "application/json" for i in range(len(rows)))
 
 
+@pytest.mark.parametrize("name", ["content-type", "CONTENT-TYPE", "Content-type", "cOnTeNt-TyPe"])
+def test_content_type_header_in_any_spelling(handler, model_dir, name):
+    """TorchServe passes header names as the client spelled them; HTTP names are case-insensitive.
+    Broken JSON declared as JSON is a 400 in every spelling, never classified as raw text."""
+    context = handler_context(model_dir)
+    rows = [{"body": b'{"text": broken'}, {"body": b'{"text": "fine"}'}, {"body": b"plain words"}]
+    start_batch(context, [{name: "application/json"}, {name: "application/json"}, {name: "text/plain"}])
+    responses = [json.loads(r) for r in handler.handle(rows, context)]
+    assert context.get_response_status(0)[0] == 400 and responses[0]["type"] == "MalformedJson"
+    assert "label" in responses[1] and "label" in responses[2]
+
+
+def test_only_the_frontends_explain_flag_counts(handler, model_dir):
+    """The frontend adds its own lowercase `explain`; a client's `Explain: True` on /predictions
+    (a header of another spelling) must not buy an explanation."""
+    context = handler_context(model_dir)
+    start_batch(context, [{"Explain": "True", "explain": "False"}, {"explain": "True"}])
+    responses = [json.loads(r) for r in handler.handle([{"body": "nice"}, {"body": "nice"}], context)]
+    assert "attributions" not in responses[0] and "attributions" in responses[1]
+
+
 def test_batch_metrics_are_recorded(batch):
     _, context = batch([{"body": "one"}, {"body": "two two"}, {"body": ""}], ["text/plain"] * 3)
     for name in ("BatchSize", "TokensPerBatch", "PaddedTokensPerBatch", "PreprocessTime", "InferenceTime"):
@@ -86,9 +108,13 @@ def test_batch_metrics_are_recorded(batch):
     context.metrics.get_metric("RejectedRequests", MetricTypes.COUNTER)
 
 
-def test_review_text_never_logged(batch):
+def test_review_text_never_logged(batch, model_dir):
     with LogCapture() as logs:
         batch([{"body": SECRET}, {"body": {"text": SECRET}}, {"body": SECRET * 100}], ["text/plain"] * 3)
+        # Positive controls: the capture does see what the handler logs, and a review if one were logged.
+        SentimentHandler().initialize(handler_context(model_dir, {"max_length": 32, "warmup": False}))
+        logging.getLogger("handler.sentiment_handler").warning("control %s", "C0NTR0L")
+    assert "sentiment model ready on cpu" in logs.text and "control C0NTR0L" in logs.text
     assert SECRET not in logs.text
 
 

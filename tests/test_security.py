@@ -26,6 +26,7 @@ from reliability.inputs import MAX_REQUEST_SIZE
 from review_sentiment import cli
 from review_sentiment.client.grpc_client import GrpcClient, GrpcPredictionError
 from review_sentiment.client.keys import KeyFile
+from review_sentiment.client.many import predict_many
 from review_sentiment.client.rest import TorchServeClient
 from review_sentiment.endpoints import Endpoints
 from review_sentiment.serve.server import _print_urls
@@ -228,3 +229,14 @@ def test_expired_key_is_refused(model_api_server):
     assert expired.status_code == 400 and expired.json()["type"] == "InvalidKeyException"
     assert client.predict("renewed through the API key")["label"] in ("negative", "positive")
     assert client.keys.key("inference") != key
+
+
+def test_sixteen_clients_across_real_expiries(model_api_server):
+    """A batch of 16 requests in flight (the CLI's and the UI's) while keys expire every 3 s:
+    each expiry is renewed once for all threads, and no review is refused."""
+    client = TorchServeClient.for_run_dir(model_api_server.run_dir)
+    start, results = time.monotonic(), []
+    while time.monotonic() - start < 3 * KEY_LIFETIME_S:
+        results += predict_many(client, [f"review {i}: fine" for i in range(64)], concurrency=16)
+    assert [r["error"] for r in results if "error" in r] == []
+    assert client.keys.renewals >= 2, "the run did not span two expiries"

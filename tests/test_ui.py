@@ -9,7 +9,10 @@ import csv
 import io
 import re
 import socket
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -50,6 +53,7 @@ except ImportError:  # reported by the `browser` fixture, so the tests fail rath
     sync_playwright = None
 
 try:
+    from ui import app as ui_app
     from ui.app import UiSettings, build_app, launch
 except ImportError as error:
     _ui_import_error: ImportError | None = error
@@ -63,11 +67,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(client: TorchServeClient) -> Iterator[str]:
-    """Run the Gradio app for `client` in this process (background threads); yield its URL."""
+def serve(client: TorchServeClient, settings: UiSettings | None = None, apps: list | None = None) -> Iterator[str]:
+    """Run the Gradio app for `client` in this process (background threads); yield its URL.
+    `apps`, if given, receives the app object (for tests that look at its result files)."""
     if _ui_import_error is not None:
         pytest.fail(f"the UI cannot be imported ({_ui_import_error}); `make install` installs gradio")
-    app = build_app(client, UiSettings(max_rows=50))
+    app = build_app(client, settings or UiSettings(max_rows=50))
+    if apps is not None:
+        apps.append(app)
     port = free_port()
     launch(app, "127.0.0.1", port, block=False)
     try:
@@ -318,3 +325,183 @@ def test_api_explain(api):
     assert probabilities["label"] in ("positive", "negative")
     html = html["value"] if isinstance(html, dict) else html  # an update: value and visibility
     assert html.count('class="word"') == 4
+
+
+# --- Several users, their files, and unreadable uploads ----------------------------------------
+
+
+class TogetherClient(TorchServeClient):
+    """Answers a classification only while another one is in flight: a page that serves one
+    user at a time breaks the barrier and shows an error instead of a label."""
+
+    barrier = threading.Barrier(2, timeout=20)
+
+    def predict(self, text: str) -> dict:
+        self.barrier.wait()
+        return super().predict(text)
+
+
+@pytest.fixture(scope="module")
+def together_ui_url(server) -> Iterator[str]:
+    yield from serve(TogetherClient.for_run_dir(server.run_dir))
+
+
+def test_two_browser_sessions_classify_at_the_same_time(browser: Browser, together_ui_url: str):
+    pages = []
+    for _ in range(2):  # two contexts: two sessions, as two people
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(TIMEOUT_MS)
+        pages.append(context.new_page())
+    try:
+        for page in pages:
+            open_page(page, together_ui_url)
+        for i, page in enumerate(pages):
+            classify(page, f"Reviewer {i}: lovely texture")
+        for page in pages:
+            expect(label_of(page)).to_have_text(LABEL)
+            expect(page.locator("#error")).to_be_hidden()
+    finally:
+        for page in pages:
+            page.context.close()
+
+
+RESULT_TTL_S = 3
+
+
+@pytest.fixture(scope="module")
+def short_lived_ui(server) -> Iterator[tuple[str, object]]:
+    apps: list = []
+    settings = UiSettings(max_rows=50, result_ttl_s=RESULT_TTL_S)
+    for url in serve(TorchServeClient.for_run_dir(server.run_dir), settings, apps):
+        yield url, apps[0]
+
+
+def test_each_session_gets_its_own_result_file_and_it_expires(short_lived_ui):
+    """Two users' batches at the same moment: each download holds that user's reviews only, under
+    a name of its own; then the app's file and Gradio's served copy are gone within seconds."""
+    import requests
+    from gradio_client import Client
+
+    url, app = short_lived_ui
+    users = [Client(url, verbose=False, download_files=False) for _ in range(2)]
+    barrier = threading.Barrier(2)
+
+    def batch(i: int) -> dict:
+        barrier.wait()
+        lines = "\n".join(f"user {i} review {n}: nice" for n in range(6))
+        return users[i].predict(lines, api_name="/classify_lines")[2]
+
+    with ThreadPoolExecutor(2) as pool:
+        downloads = list(pool.map(batch, range(2)))
+    files = [d.get("value", d) for d in downloads]
+    assert files[0]["path"] != files[1]["path"]
+    for i, file in enumerate(files):
+        text = requests.get(file["url"], timeout=30).text
+        reviews = [row["text"] for row in csv.DictReader(io.StringIO(text))]
+        assert reviews == [f"user {i} review {n}: nice" for n in range(6)]
+    written = list(app.result_files.root.rglob("*.csv"))
+    assert len(written) == 2
+    deadline = time.monotonic() + RESULT_TTL_S + 15
+    while time.monotonic() < deadline and (
+        any(p.exists() for p in written) or any(requests.get(f["url"], timeout=30).ok for f in files)
+    ):
+        time.sleep(0.5)
+    assert not any(p.exists() for p in written), "the app's result files outlived their time"
+    assert not any(requests.get(f["url"], timeout=30).ok for f in files), "Gradio still serves the results"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("text\nCaf\xe9\n".encode("latin-1"), "is not UTF-8 text"),
+        (b"id,text\n1,fine\n2,one, too many\n", "line 3: more fields than the header has columns"),
+        (b'text\n"never closed\n', "not a readable CSV"),
+    ],
+    ids=["latin-1", "ragged", "open-quote"],
+)
+def test_api_unreadable_csv_is_a_message(api, tmp_path, content, message):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    path = tmp_path / "reviews.csv"
+    path.write_bytes(content)
+    with pytest.raises(AppError, match=f"Could not read the CSV: reviews.csv.*{message}"):
+        api.predict(handle_file(str(path)), "text", api_name="/classify_csv")
+
+
+def test_unreadable_upload_is_explained_in_the_page(page: Page, ui_url: str, tmp_path: Path):
+    source = tmp_path / "latin1.csv"
+    source.write_bytes("review_text\nCr\xe8me br\xfbl\xe9e\n".encode("latin-1"))
+    open_page(page, ui_url)
+    page.locator("#tab-many-button").click()
+    page.locator("#tab-csv-button").click()
+    page.locator("#csv input[type=file]").set_input_files(source)
+    expect(page.get_by_text("Could not read the CSV: latin1.csv is not UTF-8 text")).to_be_visible()
+    expect(page.get_by_text("Traceback")).to_have_count(0)
+    screenshot(page, "unreadable-upload")
+
+
+# --- Sign-in when the page is reachable beyond loopback ---------------------------------------
+
+USER, PASSWORD = "reviewer", "correct-horse-battery-4471"
+
+
+def test_users_come_from_a_secret_file_or_the_environment(tmp_path):
+    secret = tmp_path / "ui_users"
+    secret.write_text(f"# operators\n{USER}:{PASSWORD}\n\nsecond:pa:ss\n")
+    assert ui_app.ui_users({"SENTIMENT_UI_AUTH_FILE": str(secret)}) == [(USER, PASSWORD), ("second", "pa:ss")]
+    assert ui_app.ui_users({"SENTIMENT_UI_AUTH": f"{USER}:{PASSWORD}, b:c"}) == [(USER, PASSWORD), ("b", "c")]
+    assert ui_app.ui_users({}) == []
+    secret.write_text(f"{USER}:{PASSWORD}\nno-password-here\n")
+    with pytest.raises(SystemExit, match="entry 2: expected user:password") as refused:
+        ui_app.ui_users({"SENTIMENT_UI_AUTH_FILE": str(secret)})
+    assert PASSWORD not in str(refused.value)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "sentiment.example"])
+def test_beyond_loopback_without_users_it_refuses_to_start(host, tmp_path):
+    client = TorchServeClient(Endpoints.free(), tmp_path / "key_file.json")
+    with pytest.raises(SystemExit, match=f"refusing to serve the page on {re.escape(host)} without credentials"):
+        ui_app.serve(client, UiSettings(), host, free_port(), block=False)
+
+
+@pytest.fixture(scope="module")
+def signed_in_ui_url(server) -> Iterator[str]:
+    """The page bound to every interface, as in the container, with one user."""
+    port = free_port()
+    client = TorchServeClient.for_run_dir(server.run_dir)
+    app = ui_app.serve(client, UiSettings(max_rows=50), "0.0.0.0", port, block=False, users=[(USER, PASSWORD)])
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.close()
+
+
+def test_api_needs_credentials_beyond_loopback(signed_in_ui_url):
+    import requests
+    from gradio_client import Client
+
+    with pytest.raises(Exception):  # noqa: B017 (gradio_client's error type varies; the point is no access)
+        Client(signed_in_ui_url, verbose=False).predict("sneaking in", api_name="/classify")
+    # The app's API, called as a browser would, without the session cookie.
+    config = requests.get(f"{signed_in_ui_url}config", timeout=30)
+    assert config.status_code == 401
+    # "/" is the sign-in page, 200: what the compose and Kubernetes health checks fetch.
+    assert requests.get(signed_in_ui_url, timeout=30).status_code == 200
+    with pytest.raises(Exception):  # noqa: B017
+        Client(signed_in_ui_url, auth=(USER, "wrong"), verbose=False)
+    api = Client(signed_in_ui_url, auth=(USER, PASSWORD), verbose=False)
+    probabilities, _, _ = api.predict("Lovely texture", api_name="/classify")
+    assert probabilities["label"] in ("positive", "negative")
+
+
+def test_browser_signs_in_then_classifies(page: Page, signed_in_ui_url: str):
+    page.goto(signed_in_ui_url)
+    expect(page.locator("#classify")).to_have_count(0)  # the login page, not the app
+    page.get_by_label("username").fill(USER)
+    page.get_by_label("password").fill(PASSWORD)
+    screenshot(page, "sign-in")
+    page.get_by_role("button", name="Login").click()
+    expect(page.locator("#classify")).to_be_visible()
+    classify(page, "Lovely texture, my skin has never looked better.")
+    expect(label_of(page)).to_have_text(LABEL)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sklearn.model_selection import train_test_split
 
+from review_sentiment.tables import read_csv
 from training import sources
 from training.labels import LABEL2ID
 
@@ -233,24 +234,22 @@ def load_csv(
 ) -> LabelledSet:
     """A user's CSV. Sephora's Kaggle schema works without options: `review_text` with
     `is_recommended` (1/0), or `rating` (4-5 positive, 1-2 negative, 3 counted as unknown)."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        columns = reader.fieldnames or []
-        text_column = text_column or next((c for c in (SEPHORA_TEXT, "text", "review") if c in columns), None)
-        label_column = label_column or next(
-            (c for c in (SEPHORA_LABEL, "label", "sentiment", SEPHORA_RATING) if c in columns), None
+    columns, table = read_csv(path)  # a byte-order mark allowed, as in the CLI and the UI
+    text_column = text_column or next((c for c in (SEPHORA_TEXT, "text", "review") if c in columns), None)
+    label_column = label_column or next(
+        (c for c in (SEPHORA_LABEL, "label", "sentiment", SEPHORA_RATING) if c in columns), None
+    )
+    if text_column not in columns or label_column not in columns:
+        raise ValueError(
+            f"{path}: need a text and a label column (found {columns}); pass --text-column and --label-column"
         )
-        if text_column not in columns or label_column not in columns:
-            raise ValueError(
-                f"{path}: need a text and a label column (found {columns}); pass --text-column and --label-column"
-            )
-        pos = {v.lower() for v in positive} if positive else POSITIVE
-        neg = {v.lower() for v in negative} if negative else NEGATIVE
-        if label_column == SEPHORA_RATING and not positive and not negative:
-            to_label = _rating_label
-        else:
-            to_label = lambda raw: _label_from(raw, pos, neg)  # noqa: E731
-        rows = [(row.get(text_column), row.get(label_column)) for row in reader]
+    pos = {v.lower() for v in positive} if positive else POSITIVE
+    neg = {v.lower() for v in negative} if negative else NEGATIVE
+    if label_column == SEPHORA_RATING and not positive and not negative:
+        to_label = _rating_label
+    else:
+        to_label = lambda raw: _label_from(raw, pos, neg)  # noqa: E731
+    rows = [(row.get(text_column), row.get(label_column)) for row in table]
     return _collect(Path(path).stem, rows, to_label)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import ipaddress
 import logging
 import os
 import shutil
@@ -39,6 +40,11 @@ class UiSettings:
     port: int = 7860  # SENTIMENT_UI_PORT
     concurrency: int = DEFAULT_CONCURRENCY  # SENTIMENT_UI_CONCURRENCY: requests in flight in batch mode
     max_rows: int = 5000  # SENTIMENT_UI_MAX_ROWS: reviews per batch
+    # SENTIMENT_UI_CONCURRENT_USERS: classifications and explanations served at once (Gradio's
+    # default is 1, which queues every user behind the one before); batches run at half that, since
+    # each keeps `concurrency` requests in flight: 2 x 16 stays well inside TorchServe's job_queue_size (200).
+    concurrent_users: int = 4
+    result_ttl_s: float = 600  # SENTIMENT_UI_RESULT_TTL_S: batch result files (review text) kept this long
 
     @classmethod
     def from_env(cls, environ=os.environ) -> UiSettings:
@@ -48,6 +54,8 @@ class UiSettings:
             port=int(environ.get("SENTIMENT_UI_PORT", default.port)),
             concurrency=int(environ.get("SENTIMENT_UI_CONCURRENCY", default.concurrency)),
             max_rows=int(environ.get("SENTIMENT_UI_MAX_ROWS", default.max_rows)),
+            concurrent_users=int(environ.get("SENTIMENT_UI_CONCURRENT_USERS", default.concurrent_users)),
+            result_ttl_s=float(environ.get("SENTIMENT_UI_RESULT_TTL_S", default.result_ttl_s)),
         )
 
 
@@ -103,8 +111,9 @@ document.addEventListener("keydown", (event) => {
 def build_app(client: TorchServeClient, settings: UiSettings | None = None) -> gr.Blocks:
     """The page; `client` decides which TorchServe it talks to."""
     settings = settings or UiSettings.from_env()
-    downloads = Path(tempfile.mkdtemp(prefix="sentiment-ui-"))  # result CSVs, removed at exit
-    atexit.register(shutil.rmtree, downloads, True)
+    root = Path(tempfile.mkdtemp(prefix="sentiment-ui-"))  # result CSVs; whatever is left goes at exit
+    atexit.register(shutil.rmtree, root, True)
+    results = backend.ResultFiles(root, settings.result_ttl_s)
 
     def on_state() -> str:
         return backend.server_state(client)[1]
@@ -130,7 +139,7 @@ def build_app(client: TorchServeClient, settings: UiSettings | None = None) -> g
             gr.HTML(value=result.html, visible=bool(result.html)),
         )
 
-    def scored(texts: list[str], sources: list[dict[str, str]] | None, progress: gr.Progress):
+    def scored(texts: list[str], sources: list[dict[str, str]] | None, request: gr.Request, progress: gr.Progress):
         if not texts:
             raise gr.Error("No reviews to classify: paste one review per line, or upload a CSV.")
         if len(texts) > settings.max_rows:
@@ -142,35 +151,44 @@ def build_app(client: TorchServeClient, settings: UiSettings | None = None) -> g
             settings.concurrency,
             lambda done, total: progress((done, total), desc="Classifying", unit="reviews"),
         )
-        output = downloads / f"sentiment-{len(list(downloads.iterdir())) + 1}.csv"
-        output.write_text(backend.results_csv(rows, sources), encoding="utf-8")
+        output = results.write(request.session_hash, backend.results_csv(rows, sources))
         positive = sum(r.label == "positive" for r in rows)
         failed = sum(bool(r.error) for r in rows)
         summary = f"{len(rows)} reviews: {positive} positive, {len(rows) - positive - failed} negative"
         summary += f", {failed} refused (see the error column)." if failed else "."
         return summary, backend.table(rows), gr.File(value=str(output), visible=True)
 
-    def on_lines(text: str, progress=gr.Progress()):  # noqa: B008 (Gradio's way to ask for a progress bar)
-        return scored(backend.lines_of(text), None, progress)
+    def on_lines(text: str, request: gr.Request, progress=gr.Progress()):  # noqa: B008 (Gradio's progress bar)
+        return scored(backend.lines_of(text), None, request, progress)
 
-    def on_csv(path: str | None, column: str | None, progress=gr.Progress()):  # noqa: B008
+    def read_upload(path: str) -> tuple[list[str], list[dict[str, str]]]:
+        try:
+            return backend.csv_rows(path)
+        except (backend.TableError, OSError) as error:
+            # The reason in words (bad encoding, a broken or ragged row, gone); never a traceback.
+            log.warning("unreadable upload: %s", type(error).__name__)
+            raise gr.Error(f"Could not read the CSV: {error}") from None
+
+    def on_csv(path: str | None, column: str | None, request: gr.Request, progress=gr.Progress()):  # noqa: B008
         if not path:
             raise gr.Error("Upload a CSV file first.")
-        columns, rows = backend.csv_rows(path)
+        columns, rows = read_upload(path)
         if column not in columns:
             raise gr.Error(f"Choose the column that holds the reviews (the file has: {', '.join(columns)}).")
-        return scored([row.get(column) or "" for row in rows], rows, progress)
+        return scored([row.get(column) or "" for row in rows], rows, request, progress)
 
     def on_upload(path: str | None):
         if not path:
             return gr.Dropdown(choices=[], value=None)
-        try:
-            columns, _ = backend.csv_rows(path)
-        except (UnicodeDecodeError, OSError) as error:
-            raise gr.Error(f"Could not read the file as UTF-8 CSV ({type(error).__name__}).") from None
+        columns, _ = read_upload(path)
         return gr.Dropdown(choices=columns, value=backend.guess_text_column(columns))
 
-    with gr.Blocks(title="Review sentiment", analytics_enabled=False, delete_cache=(3600, 3600)) as app:
+    def on_session_end(request: gr.Request) -> None:
+        results.end_session(request.session_hash)
+
+    # Gradio's own copies (uploads, the downloads it serves) are deleted on the same schedule.
+    delete_cache = (max(1, int(min(60, settings.result_ttl_s))), max(1, int(settings.result_ttl_s)))
+    with gr.Blocks(title="Review sentiment", analytics_enabled=False, delete_cache=delete_cache) as app:
         gr.Markdown(
             "# Review sentiment\n"
             "Says whether a product review is **positive** or **negative**, with the DistilBERT model "
@@ -205,7 +223,12 @@ def build_app(client: TorchServeClient, settings: UiSettings | None = None) -> g
                 lines_button = gr.Button("Classify all", variant="primary", elem_id="classify-lines")
             with gr.Tab("Upload a CSV", elem_id="tab-csv"):
                 upload = gr.File(label="CSV file (UTF-8, with a header row)", file_types=[".csv"], elem_id="csv")
-                column = gr.Dropdown(label="Column with the review text", choices=[], elem_id="column")
+                column = gr.Dropdown(
+                    label="Column with the review text",
+                    choices=[],
+                    allow_custom_value=True,  # API callers name the column; on_csv checks it against the file
+                    elem_id="column",
+                )
                 csv_button = gr.Button("Classify all", variant="primary", elem_id="classify-csv")
             summary = gr.Markdown(elem_id="batch-summary")
             batch_table = gr.Dataframe(
@@ -218,6 +241,7 @@ def build_app(client: TorchServeClient, settings: UiSettings | None = None) -> g
             download = gr.File(label="Download the results (CSV)", visible=False, elem_id="download")
 
         app.load(on_state, outputs=state, api_name="server_state")
+        app.unload(on_session_end)
         refresh.click(on_state, outputs=state, api_visibility="private")
         button.click(on_classify, inputs=review, outputs=[result, timing, error], api_name="classify").then(
             lambda: gr.HTML(visible=False), outputs=explanation, api_visibility="private"
@@ -226,19 +250,80 @@ def build_app(client: TorchServeClient, settings: UiSettings | None = None) -> g
             on_explain, inputs=review, outputs=[result, timing, error, explanation], api_name="explain"
         )
         batch_outputs = [summary, batch_table, download]
-        lines_button.click(on_lines, inputs=lines, outputs=batch_outputs, api_name="classify_lines")
+        batches = {"concurrency_id": "batch", "concurrency_limit": max(1, settings.concurrent_users // 2)}
+        lines_button.click(on_lines, inputs=lines, outputs=batch_outputs, api_name="classify_lines", **batches)
         upload.change(on_upload, inputs=upload, outputs=column, api_visibility="private")
-        csv_button.click(on_csv, inputs=[upload, column], outputs=batch_outputs, api_name="classify_csv")
+        csv_button.click(on_csv, inputs=[upload, column], outputs=batch_outputs, api_name="classify_csv", **batches)
+    app.queue(default_concurrency_limit=settings.concurrent_users)
+    app.result_files = results  # type: ignore[attr-defined]  # for tests and the session clean-up
     return app
 
 
-def launch(app: gr.Blocks, host: str, port: int, block: bool = True) -> None:
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def ui_users(environ=os.environ) -> list[tuple[str, str]]:
+    """Who may use the page: one `user:password` a line in the file SENTIMENT_UI_AUTH_FILE (a
+    mounted secret), or comma-separated in SENTIMENT_UI_AUTH (an environment variable filled from
+    a secret). Never from the repository. Errors name the line, never the password."""
+    path = environ.get("SENTIMENT_UI_AUTH_FILE")
+    if path:
+        try:
+            entries = Path(path).read_text(encoding="utf-8").splitlines()
+        except OSError as error:
+            raise SystemExit(f"SENTIMENT_UI_AUTH_FILE {path}: cannot read it ({error.strerror})") from None
+        source = f"SENTIMENT_UI_AUTH_FILE {path}"
+    else:
+        entries, source = environ.get("SENTIMENT_UI_AUTH", "").split(","), "SENTIMENT_UI_AUTH"
+    users = []
+    for number, entry in enumerate(entries, start=1):
+        entry = entry.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        user, sep, password = entry.partition(":")
+        if not sep or not user or not password:
+            raise SystemExit(f"{source}, entry {number}: expected user:password with both parts non-empty")
+        users.append((user, password))
+    return users
+
+
+def serve(
+    client: TorchServeClient,
+    settings: UiSettings,
+    host: str,
+    port: int,
+    block: bool = True,
+    users: list[tuple[str, str]] | None = None,
+) -> gr.Blocks:
+    """Build and launch the page. The page holds the server's keys, so it is a way into the model
+    for whoever reaches it: bound to loopback it may stay open; bound anywhere else it requires
+    credentials, or does not start."""
+    if not users and not is_loopback(host):
+        raise SystemExit(
+            f"refusing to serve the page on {host} without credentials: anyone reaching it could use the "
+            "model with this server's keys. Set SENTIMENT_UI_AUTH_FILE (a file of user:password lines) or "
+            "SENTIMENT_UI_AUTH, or bind to 127.0.0.1."
+        )
+    app = build_app(client, settings)
+    launch(app, host, port, block, auth=users or None)
+    return app
+
+
+def launch(app: gr.Blocks, host: str, port: int, block: bool = True, auth: list[tuple[str, str]] | None = None) -> None:
     """Serve `app` locally only: no share link, no server-side rendering (it starts a Node process
     that `close()` leaves running), no MCP, and no run history (it would keep reviews in the
-    browser and offers uploading them to Hugging Face)."""
+    browser and offers uploading them to Hugging Face). `auth`: Gradio's login page for these users."""
     app.launch(
         server_name=host,
         server_port=port,
+        auth=auth,
+        auth_message="Review sentiment: sign in with the user and password your operator gave you.",
         share=False,
         ssr_mode=False,
         mcp_server=False,
@@ -266,8 +351,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up self-checks
+    users = ui_users()
     client = TorchServeClient.for_run_dir(args.run_dir)
-    launch(build_app(client, settings), args.host, args.port)
+    log.info("page on %s:%d, %s", args.host, args.port, f"{len(users)} users may sign in" if users else "no sign-in")
+    serve(client, settings, args.host, args.port, users=users)
 
 
 if __name__ == "__main__":

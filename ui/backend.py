@@ -7,9 +7,14 @@ also owns the token keys. Review text is never logged: failures are logged by ki
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
 import io
 import logging
+import os
+import shutil
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -19,6 +24,9 @@ import requests
 
 from review_sentiment.client.many import iter_predictions
 from review_sentiment.client.rest import ApiError, TorchServeClient, ready_count
+from review_sentiment.tables import TableError, read_csv
+
+__all__ = ["TableError"]  # raised by csv_rows; the page turns it into a message
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +74,18 @@ def _one(client: TorchServeClient, text: str, explain: bool) -> SingleResult:
         log.warning("%s failed: %s", "explanation" if explain else "classification", type(error).__name__)
         return SingleResult(None, failure_message(error, client), (time.perf_counter() - start) * 1000)
     elapsed = (time.perf_counter() - start) * 1000
-    return SingleResult(dict(result["probabilities"]), None, elapsed, highlighted(text, result) if explain else "")
+    try:
+        return SingleResult(dict(result["probabilities"]), None, elapsed, highlighted(text, result) if explain else "")
+    except (KeyError, TypeError, ValueError):
+        log.warning("%s: an answer without a prediction", "explanation" if explain else "classification")
+        return SingleResult(None, unexpected_answer(client), elapsed)
+
+
+def unexpected_answer(client: TorchServeClient) -> str:
+    return (
+        f"TorchServe answered, but not with a prediction: is '{client.model}' at "
+        f"{client.endpoints.inference_url} this project's sentiment model?"
+    )
 
 
 def classify_one(client: TorchServeClient, text: str) -> SingleResult:
@@ -118,11 +137,8 @@ def lines_of(text: str) -> list[str]:
 
 
 def csv_rows(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
-    """Header and rows of an uploaded CSV (UTF-8, with or without a byte-order mark)."""
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        rows = list(reader)
-        return list(reader.fieldnames or []), rows
+    """Header and rows of an uploaded CSV (the CLI's reader); TableError says in words what is wrong."""
+    return read_csv(path)
 
 
 def guess_text_column(columns: list[str]) -> str | None:
@@ -139,6 +155,7 @@ class BatchRow:
 
 
 TABLE_HEADERS = ["#", "review", "label", "score", "error"]
+PREDICTION_COLUMNS = ("label", "score", "p_positive", "error")  # appended to the download's input columns
 
 
 def classify_many(
@@ -162,7 +179,10 @@ def classify_many(
 
 def _row(text: str, result: dict, client: TorchServeClient) -> BatchRow:
     if "error" not in result:
-        return BatchRow(text, result["label"], result["score"], result["probabilities"].get("positive"), "")
+        try:
+            return BatchRow(text, result["label"], result["score"], result["probabilities"].get("positive"), "")
+        except (KeyError, TypeError, AttributeError):
+            return BatchRow(text, "", None, None, unexpected_answer(client))
     error = result["error"]
     if error.get("code") is None:  # no HTTP answer at all: say why in the same words as elsewhere
         message = (
@@ -189,13 +209,17 @@ def results_csv(rows: Iterable[BatchRow], extra: list[dict[str, str]] | None = N
     rows = list(rows)
     extra = extra or [{"text": row.text} for row in rows]
     buffer = io.StringIO()
-    fields = [*extra[0].keys(), "label", "score", "p_positive", "error"] if extra else ["label", "score"]
-    writer = csv.DictWriter(buffer, fieldnames=fields)
+    # Every column any row has, in first-seen order (DictWriter refuses a key missing from the
+    # header); an input column named like a prediction column (a labelled file's "label") is kept
+    # as "input_<name>" instead of being overwritten.
+    columns = list(dict.fromkeys(key for source in extra for key in source if isinstance(key, str)))
+    renamed = {c: f"input_{c}" if c in PREDICTION_COLUMNS else c for c in columns}
+    writer = csv.DictWriter(buffer, fieldnames=[*renamed.values(), *PREDICTION_COLUMNS], restval="")
     writer.writeheader()
     for source, row in zip(extra, rows, strict=True):
         writer.writerow(
             {
-                **source,
+                **{renamed[k]: v for k, v in source.items() if k in renamed},
                 "label": row.label,
                 "score": "" if row.score is None else f"{row.score:.4f}",
                 "p_positive": "" if row.positive is None else f"{row.positive:.4f}",
@@ -211,6 +235,8 @@ def server_state(client: TorchServeClient) -> tuple[bool, str]:
         description = client.describe()[0]
     except (ApiError, requests.RequestException) as error:
         return False, failure_message(error, client)
+    except (IndexError, KeyError, TypeError):  # a 200 that describes no model
+        return False, f"TorchServe did not describe the model '{client.model}': is it registered?"
     workers = description.get("workers", [])
     ready = ready_count(description)
     where = "GPU" if any(w.get("gpu") for w in workers) else "CPU"
@@ -222,3 +248,30 @@ def server_state(client: TorchServeClient) -> tuple[bool, str]:
     if not ready:
         line += " The model is still loading: predictions will fail until a worker is ready."
     return ready > 0, line
+
+
+class ResultFiles:
+    """The batch tab's downloads, which hold review text: one folder per browser session, a
+    unique name per file (two users never share or overwrite one), each deleted `ttl_s` after it
+    is written, and a session's folder deleted when the session ends."""
+
+    def __init__(self, root: Path, ttl_s: float):
+        self.root, self.ttl_s = root, ttl_s
+
+    def folder(self, session: str | None) -> Path:
+        # The session id comes from the browser: hashed, so it can never name another path.
+        return self.root / hashlib.sha256((session or "no-session").encode()).hexdigest()[:24]
+
+    def write(self, session: str | None, text: str) -> Path:
+        folder = self.folder(session)
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix="sentiment-", suffix=".csv", dir=folder)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        timer = threading.Timer(self.ttl_s, Path(name).unlink, kwargs={"missing_ok": True})
+        timer.daemon = True
+        timer.start()
+        return Path(name)
+
+    def end_session(self, session: str | None) -> None:
+        shutil.rmtree(self.folder(session), ignore_errors=True)

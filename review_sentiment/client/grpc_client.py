@@ -7,7 +7,9 @@ import json
 import grpc
 
 from review_sentiment.client.base import ServerClient
+from review_sentiment.client.keys import MAX_ATTEMPTS
 from review_sentiment.client.protos import ensure_stubs
+from review_sentiment.client.retry import RETRY_DELAYS_S, pause, should_retry
 
 ensure_stubs()
 from review_sentiment.client.grpc_stubs import inference_pb2, inference_pb2_grpc  # noqa: E402
@@ -33,28 +35,47 @@ def _raise_if_error(body: object) -> None:
 
 
 class GrpcClient(ServerClient):
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, retry_delays: tuple[float, ...] = RETRY_DELAYS_S, **kwargs):
         super().__init__(*args, **kwargs)
+        self.retry_delays = retry_delays
         self.channel = grpc.insecure_channel(self.endpoints.grpc_target)
         self.stub = inference_pb2_grpc.InferenceAPIsServiceStub(self.channel)
 
-    def _metadata(self) -> list[tuple[str, str]]:
-        return [(k.lower(), v) for k, v in self.keys.headers("inference").items()]
-
     def predict(self, text: str) -> dict:
-        """Classify one review; the body is the UTF-8 text, as in a text/plain REST call."""
-        request = inference_pb2.PredictionsRequest(model_name=self.model, input={"data": text.encode("utf-8")})
-        for attempt in range(2):
+        """Classify one review; the body is the UTF-8 text, as in a text/plain REST call. A
+        request a worker lost is sent again (client/retry.py), as over REST."""
+        lost = False
+        for delay in (*self.retry_delays, None):
             try:
-                response = self.stub.Predictions(request, metadata=self._metadata(), timeout=self.timeout)
-                body = json.loads(response.prediction)
-                _raise_if_error(body)
-                return body
+                return self._predict_once(text)
+            except GrpcPredictionError as error:
+                status = {grpc.StatusCode.INTERNAL: 500, grpc.StatusCode.UNAVAILABLE: 503}.get(error.code)
+                if delay is None or error.status is not None or not should_retry(status, error.details, lost):
+                    raise
+                lost = True
+                pause(delay)
+        raise AssertionError("unreachable")
+
+    def _predict_once(self, text: str) -> dict:
+        request = inference_pb2.PredictionsRequest(model_name=self.model, input={"data": text.encode("utf-8")})
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            key = self.keys.key("inference")
+            # gRPC metadata names are lowercase on the wire (HTTP/2); grpcio refuses any other spelling.
+            metadata = [("authorization", f"Bearer {key}")] if key else []
+            try:
+                response = self.stub.Predictions(request, metadata=metadata, timeout=self.timeout)
             except grpc.RpcError as err:
                 refused = err.code() in _AUTH_REFUSALS or "token" in (err.details() or "").lower()
-                if attempt == 0 and refused and self.keys.refresh("inference", self.endpoints.management_url):
+                if (
+                    refused
+                    and attempt < MAX_ATTEMPTS
+                    and self.keys.refresh("inference", self.endpoints.management_url, refused=key)
+                ):
                     continue
                 raise GrpcPredictionError(err.code(), err.details() or "") from None
+            body = json.loads(response.prediction)
+            _raise_if_error(body)
+            return body
         raise AssertionError("unreachable")
 
     def close(self) -> None:

@@ -7,6 +7,15 @@ import json
 import requests
 
 from review_sentiment.client.base import ServerClient
+from review_sentiment.client.keys import MAX_ATTEMPTS, bearer
+from review_sentiment.client.retry import NO_WORKER, RETRY_DELAYS_S, pause, should_retry
+
+MAX_REQUEST_SIZE = 1024 * 1024  # config.properties' max_request_size, the project's default
+TOO_LARGE = {
+    "code": 413,
+    "type": "RequestTooLarge",
+    "message": "body over the server's max_request_size (1 MiB by default): send a shorter review",
+}
 
 
 class ApiError(RuntimeError):
@@ -28,10 +37,6 @@ def _is_auth_refusal(status: int, text: str) -> bool:
     return status == 401 or (status == 400 and "token" in text.lower())
 
 
-# TorchServe 0.12's 503 text both when its job queue is full and when the model has no worker.
-NO_WORKER = "has no worker to serve inference request"
-
-
 def ready_count(description: dict) -> int:
     """READY workers in one model's description (GET /models/<name>)."""
     return sum(w.get("status") == "READY" for w in description.get("workers", []))
@@ -45,24 +50,33 @@ def _body(response: requests.Response) -> object:
 
 
 class TorchServeClient(ServerClient):
-    def __init__(self, *args, session: requests.Session | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        session: requests.Session | None = None,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS_S,
+        **kwargs,
+    ):
+        """`retry_delays`: the pauses before each new try of a prediction a worker lost (see
+        client/retry.py); () sends every request once, as a raw client would."""
         super().__init__(*args, **kwargs)
         self.session = session or requests.Session()
+        self.retry_delays = retry_delays
 
     def request(self, method: str, api: str, path: str, **kwargs) -> requests.Response:
-        """One call to the `api` ("inference" or "management"); retried once after a refusal
-        if a fresh key could be had."""
+        """One call to the `api` ("inference" or "management"); after a refusal, retried with
+        the key the file now holds (renewed once for all threads if it expired)."""
         base = self.endpoints.inference_url if api == "inference" else self.endpoints.management_url
         kwargs.setdefault("timeout", self.timeout)
         extra_headers = kwargs.pop("headers", {})
-        for attempt in range(2):
-            headers = {**self.keys.headers(api), **extra_headers}
-            response = self.session.request(method, base + path, headers=headers, **kwargs)
-            refused = _is_auth_refusal(response.status_code, response.text)
-            if attempt == 0 and refused and self.keys.refresh(api, self.endpoints.management_url):
-                continue
-            return response
-        return response
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            key = self.keys.key(api)
+            response = self.session.request(method, base + path, headers={**bearer(key), **extra_headers}, **kwargs)
+            if not _is_auth_refusal(response.status_code, response.text) or attempt == MAX_ATTEMPTS:
+                return response
+            if not self.keys.refresh(api, self.endpoints.management_url, refused=key):
+                return response
+        raise AssertionError("unreachable")
 
     def _checked(self, response: requests.Response) -> object:
         if response.status_code >= 400:
@@ -74,7 +88,7 @@ class TorchServeClient(ServerClient):
         kept as `server_message`); every user of the client (CLI, UI) shows these."""
         if status == 413 and not isinstance(body, dict):
             # The frontend refuses a body over max_request_size itself, with an empty 413.
-            return {"code": 413, "type": "RequestTooLarge", "message": "body over the server's max_request_size"}
+            return TOO_LARGE
         if status == 503 and isinstance(body, dict) and NO_WORKER in str(body.get("message")):
             try:
                 ready = self.ready_workers()
@@ -107,9 +121,22 @@ class TorchServeClient(ServerClient):
         return self._post_review("explanations", text.encode("utf-8"), "text/plain; charset=utf-8")
 
     def _post_review(self, api_path: str, body: bytes, content_type: str) -> dict:
-        response = self.request(
-            "POST", "inference", f"/{api_path}/{self.model}", data=body, headers={"Content-Type": content_type}
-        )
+        lost = False
+        for delay in (*self.retry_delays, None):
+            try:
+                response = self.request(
+                    "POST", "inference", f"/{api_path}/{self.model}", data=body, headers={"Content-Type": content_type}
+                )
+            except requests.ConnectionError:
+                # Far over max_request_size the frontend closes the connection while the body is
+                # still being sent (seen with 10 MB): the same refusal as its empty 413.
+                if len(body) > MAX_REQUEST_SIZE:
+                    raise ApiError(413, TOO_LARGE) from None
+                raise
+            if delay is None or not should_retry(response.status_code, response.text, lost):
+                break
+            lost = True
+            pause(delay)
         return self._checked(response)  # type: ignore[return-value]
 
     # Management API

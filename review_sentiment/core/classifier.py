@@ -134,6 +134,7 @@ class SentimentClassifier:
         tokenizer = AutoTokenizer.from_pretrained(checkpoint)
         # Loaded in fp32 (the checkpoint may be stored in fp16), then cast for the device.
         model = AutoModelForSequenceClassification.from_pretrained(checkpoint, dtype=torch.float32)
+        settings.check_positions(model.config.max_position_embeddings)
         explainer = make_explainer(model, tokenizer, settings, device)
         classifier = cls(prepare_model(model, device, settings), tokenizer, settings, device, explainer)
         if settings.warmup:

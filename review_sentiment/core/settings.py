@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields, replace
 
 CPU_PRECISIONS = ("auto", "fp32", "bf16", "int8")
 GPU_PRECISIONS = ("fp16", "bf16", "fp32")
+MAX_POSITIONS = 512  # DistilBERT's position embeddings; a model may have fewer (checked at load)
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,27 @@ class InferenceSettings:
             raise ValueError(f"head_fraction must be within 0..1, got {self.head_fraction}")
         if self.pad_multiple < 1:
             raise ValueError(f"pad_multiple must be >= 1, got {self.pad_multiple}")
+        self.check_positions(MAX_POSITIONS)
         if self.max_chars < 1 or self.torch_threads < 0:
             raise ValueError("max_chars must be >= 1 and torch_threads >= 0")
         if self.explain_steps < 1 or self.explain_chunk_tokens < 1 or self.explain_budget_s <= 0:
             raise ValueError("explain_steps, explain_chunk_tokens and explain_budget_s must be > 0")
+
+    @property
+    def padded_length(self) -> int:
+        """The longest batch a worker builds: max_length rounded up to pad_multiple."""
+        return -(-self.max_length // self.pad_multiple) * self.pad_multiple
+
+    def check_positions(self, positions: int) -> None:
+        """Refuse at start what would fail every batch of long reviews: a padded length past the
+        model's position embeddings (512 with pad_multiple 48 pads to 528)."""
+        if self.padded_length > positions:
+            fits = positions // self.pad_multiple * self.pad_multiple
+            raise ValueError(
+                f"max_length {self.max_length} rounded up to pad_multiple {self.pad_multiple} is "
+                f"{self.padded_length} tokens, more than the model's {positions} positions: lower max_length "
+                f"to {fits} or pick a pad_multiple that divides {positions}"
+            )
 
     @classmethod
     def from_sources(

@@ -8,6 +8,7 @@ review: they can end up in logs.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from review_sentiment.core.errors import EmptyText, MalformedJson, NotUtf8, RequestError, TextTooLong
 
@@ -22,6 +23,14 @@ def payload_of(request: object) -> object:
             if request.get(key) is not None:
                 return request[key]
     return request
+
+
+def header(headers: Mapping[str, object], name: str) -> str | None:
+    """A request header by name, in any spelling: HTTP names are case-insensitive, and TorchServe
+    passes them to the worker as the client wrote them ("content-type" from Node, HTTP/2, proxies).
+    Non-string values (TorchServe files each parameter's own headers as a dict) are skipped."""
+    wanted = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == wanted and isinstance(v, str)), None)
 
 
 def _from_json_object(obj: object) -> str:

@@ -22,12 +22,25 @@ def _pid_file(name: str):
     return paths.RUN_DIR / f"{name}.pid"
 
 
-def running_pid(name: str) -> int | None:
+def _started_at(pid: int) -> float | None:
+    import psutil
+
     try:
-        pid = int(_pid_file(name).read_text())
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def running_pid(name: str) -> int | None:
+    """The pid in the pid file if that process is still the one we started: the file holds its
+    start time too, so a pid the system has since given to another program is not ours."""
+    try:
+        pid_text, started = _pid_file(name).read_text().split()
+        pid = int(pid_text)
     except (OSError, ValueError):
         return None
-    return pid if pid_exists(pid) else None
+    now = _started_at(pid)
+    return pid if now is not None and abs(now - float(started)) < 0.01 else None
 
 
 def start(name: str, command: list[str], url: str | None, timeout: float = 120) -> int:
@@ -37,7 +50,7 @@ def start(name: str, command: list[str], url: str | None, timeout: float = 120) 
     log_dir.mkdir(parents=True, exist_ok=True)
     with open(log_dir / f"{name}.log", "ab") as log:
         process = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
-    _pid_file(name).write_text(str(process.pid))
+    _pid_file(name).write_text(f"{process.pid} {_started_at(process.pid)!r}")
     deadline = time.monotonic() + timeout
     while url:
         if process.poll() is not None:
@@ -45,7 +58,7 @@ def start(name: str, command: list[str], url: str | None, timeout: float = 120) 
         try:
             if requests.get(url, timeout=2).status_code < 500:
                 break
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or listening but too busy to answer
             pass
         if time.monotonic() > deadline:
             stop(name)
@@ -67,11 +80,13 @@ def still_alive(pids: list[int], timeout: float) -> list[int]:
 
 
 def pid_exists(pid: int) -> bool:
+    """Alive: a zombie (exited, not yet reaped by its parent, e.g. our own child) is not."""
+    import psutil
+
     try:
-        os.kill(pid, 0)
-    except OSError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
         return False
-    return True
 
 
 def stop(name: str, timeout: float = 20) -> bool:
@@ -79,9 +94,12 @@ def stop(name: str, timeout: float = 20) -> bool:
     _pid_file(name).unlink(missing_ok=True)
     if pid is None:
         return False
-    os.killpg(pid, signal.SIGTERM)
-    if still_alive([pid], timeout):
-        os.killpg(pid, signal.SIGKILL)
+    try:
+        os.killpg(pid, signal.SIGTERM)
+        if still_alive([pid], timeout):
+            os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # it exited in between
     return True
 
 

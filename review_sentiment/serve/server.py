@@ -93,6 +93,42 @@ def worker_processes(frontend_pid: int) -> list:
     return found
 
 
+def orphaned_workers(tmp_dir: Path) -> list[int]:
+    """Workers of a frontend that died (re-parented, so not its children any more): found by the
+    TMPDIR the launcher gave TorchServe, which its workers inherit; only this run's."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if any("model_service_worker" in part for part in process.info["cmdline"] or []) and process.environ().get(
+                "TMPDIR"
+            ) == str(tmp_dir):
+                found.append(process.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
+def port_in_use(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # As the frontend binds: a port in TIME_WAIT after a restart is free, a listener is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def kill(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):  # it exited in between: what we wanted
+            os.kill(pid, signal.SIGKILL)
+
+
 class TorchServeProcess:
     def __init__(
         self,
@@ -134,6 +170,13 @@ class TorchServeProcess:
         endpoints = endpoints or Endpoints.from_env()
         if self.is_running():
             raise ServerError(f"a TorchServe from {self.run_dir} is running: stop it first")
+        # Said now, in words: TorchServe itself would start, then fail its listener in the log only.
+        busy = [f"{name} {port}" for name, port in endpoints.ports().items() if port_in_use(bind, port)]
+        if busy:
+            raise ServerError(
+                f"port(s) already in use on {bind}: {', '.join(busy)}; stop the program using them, "
+                "or pick others (SENTIMENT_INFERENCE_PORT, SENTIMENT_MANAGEMENT_PORT, ...)"
+            )
         for folder in (self.tmp_dir, self.log_dir):
             folder.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "key_file.json").unlink(missing_ok=True)
@@ -167,8 +210,8 @@ class TorchServeProcess:
         while pending:
             if not self.is_running():
                 raise ServerError(f"TorchServe exited during start-up; see {self.log_dir}/ts_log.log")
-            # Not listening yet, or the key file not written yet: try again.
-            with contextlib.suppress(requests.ConnectionError, FileNotFoundError):
+            # Not listening yet, too busy to answer yet, or the key file not written yet: try again.
+            with contextlib.suppress(requests.ConnectionError, requests.Timeout, FileNotFoundError):
                 pending = [name for name in pending if client.ready_workers(name) == 0]
             if pending and time.monotonic() > deadline:
                 raise ServerError(f"no READY worker for {pending} after {timeout:.0f}s; see {self.log_dir}")
@@ -197,25 +240,33 @@ class TorchServeProcess:
             return []
 
     def stop(self, timeout: float = 60) -> bool:
-        """Stop the server and its workers, and remove the unpacked model; True if one ran."""
+        """Stop the server and its workers, and remove the unpacked model; True if one ran.
+        Whatever happens on the way (a stop command that hangs, a process that exits in
+        between, a frontend already dead), the sweep and the clean-up below still run."""
         if not self.is_running():
+            orphans = orphaned_workers(self.tmp_dir)  # a frontend killed without its workers
+            kill(orphans)
             shutil.rmtree(self.tmp_dir, ignore_errors=True)
-            return False
+            return bool(orphans)
         pid = self.pid()
         workers = self._descendants(pid)
-        # `--stop` alone returns before the server has exited; `--foreground` waits.
-        subprocess.run(
-            [TORCHSERVE, "--stop", "--foreground"],
-            cwd=self.run_dir,
-            env=self._env(),
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
-        for survivor in still_alive([pid, *workers], timeout):
-            os.kill(survivor, signal.SIGKILL)
-        shutil.rmtree(self.tmp_dir, ignore_errors=True)
-        (self.run_dir / "key_file.json").unlink(missing_ok=True)
+        try:
+            # `--stop` alone returns before the server has exited; `--foreground` waits.
+            subprocess.run(
+                [TORCHSERVE, "--stop", "--foreground"],
+                cwd=self.run_dir,
+                env=self._env(),
+                capture_output=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            pass  # the frontend did not stop in time: the SIGKILL sweep below ends it
+        finally:
+            kill(still_alive([pid, *workers], timeout=min(timeout, 10)))
+            kill(orphaned_workers(self.tmp_dir))
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
+            (self.run_dir / "key_file.json").unlink(missing_ok=True)
         return True
 
 

@@ -1,0 +1,127 @@
+"""Start and stop edge cases of the launcher (serve/server.py) and the UI's background runner
+(serve/background.py): each gets a clear message or a correct clean-up."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import psutil
+import pytest
+
+from review_sentiment import paths
+from review_sentiment.endpoints import Endpoints
+from review_sentiment.serve import background, server
+from review_sentiment.serve.server import ServerError, TorchServeProcess
+
+
+def sleeper(*, new_session: bool = False) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=new_session)
+
+
+def test_a_port_in_use_is_named_before_starting(tmp_path):
+    endpoints = Endpoints.free()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", endpoints.inference_port))
+        squatter.listen()
+        process = TorchServeProcess(run_dir=tmp_path / "run", model_store=tmp_path)
+        with pytest.raises(ServerError, match=rf"already in use on 127.0.0.1: inference {endpoints.inference_port};"):
+            process.start("sentiment=sentiment.mar", endpoints)
+    assert not process.is_running()
+
+
+def test_stop_sweeps_and_cleans_up_when_the_stop_command_hangs(tmp_path, monkeypatch):
+    """`torchserve --stop` past its timeout: the frontend and its workers are still killed and
+    the unpacked model removed, instead of TimeoutExpired skipping all of it."""
+    frontend = sleeper()
+    process = TorchServeProcess(run_dir=tmp_path / "run", model_store=tmp_path)
+    process.tmp_dir.mkdir(parents=True)
+    (process.tmp_dir / "unpacked-model").mkdir()
+    monkeypatch.setattr(TorchServeProcess, "is_running", lambda self: True)
+    monkeypatch.setattr(TorchServeProcess, "pid", lambda self: frontend.pid)
+
+    def hangs(*args, timeout=None, **kwargs):
+        raise subprocess.TimeoutExpired(args[0], timeout)
+
+    monkeypatch.setattr(server.subprocess, "run", hangs)
+    assert process.stop(timeout=1)
+    assert frontend.wait(timeout=10) == -signal.SIGKILL
+    assert not process.tmp_dir.exists()
+
+
+def test_a_process_that_exits_in_between_is_not_an_error(tmp_path, monkeypatch):
+    gone = sleeper()
+    gone.kill()
+    gone.wait()
+    server.kill([gone.pid])  # ProcessLookupError swallowed
+    monkeypatch.setattr(paths, "RUN_DIR", tmp_path)
+    ui = sleeper(new_session=True)
+    background._pid_file("ui").write_text(f"{ui.pid} {background._started_at(ui.pid)!r}")
+    real_killpg = os.killpg
+
+    def exits_first(pid, sig):  # the process ends just before our signal reaches it
+        ui.kill()
+        ui.wait()
+        real_killpg(pid, sig)
+
+    monkeypatch.setattr(background.os, "killpg", exits_first)
+    assert background.stop("ui")
+
+
+def test_a_reused_pid_is_not_killed(tmp_path, monkeypatch):
+    """The pid file names a pid the system has since given to another program: not ours."""
+    monkeypatch.setattr(paths, "RUN_DIR", tmp_path)
+    stranger = sleeper(new_session=True)
+    try:
+        started = background._started_at(stranger.pid)
+        background._pid_file("ui").write_text(f"{stranger.pid} {started - 3600!r}")  # an older process's
+        assert background.running_pid("ui") is None
+        assert not background.stop("ui")
+        assert stranger.poll() is None, "a stranger was killed"
+        background._pid_file("ui").write_text(str(stranger.pid))  # an old-style file: not verifiable
+        assert not background.stop("ui") and stranger.poll() is None
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_a_slow_page_does_not_crash_the_start(tmp_path, monkeypatch):
+    """The UI listens but does not answer within the 2 s read timeout (a busy machine): the
+    runner keeps waiting, then says so, instead of crashing with ReadTimeout."""
+    monkeypatch.setattr(paths, "RUN_DIR", tmp_path)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    command = [sys.executable, "-c", "import time; time.sleep(120)"]
+    started = time.monotonic()
+    with pytest.raises(SystemExit, match=rf"ui did not answer at {url} within 5s"):
+        background.start("ui", command, url, timeout=5)
+    assert time.monotonic() - started < 30 and accepted
+    assert background.running_pid("ui") is None
+    listener.close()
+
+
+@pytest.mark.serving
+def test_stop_finds_the_workers_of_a_dead_frontend(tmp_path, model_store):
+    process = TorchServeProcess(run_dir=tmp_path / "run", model_store=model_store)
+    process.start("sentiment=sentiment.mar", Endpoints.free(), timeout=180)
+    try:
+        frontend = psutil.Process(process.pid())
+        workers = server.worker_processes(frontend.pid)
+        assert workers
+        frontend.kill()  # kill -9: its workers are left behind, re-parented
+        frontend.wait(10)
+        assert not process.is_running()
+        assert set(server.orphaned_workers(process.tmp_dir)) == {w.pid for w in workers}
+    finally:
+        assert process.stop()
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive and not process.tmp_dir.exists()
