@@ -1,0 +1,99 @@
+"""The clients' retry policy (client/retry.py) against a scripted stand-in for TorchServe's
+answers: a lost batch's 500/507 is sent again, the restart's 503 after it too, a fresh 503 (load
+shedding) and the handler's 4xx never, and the retries are bounded."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from review_sentiment.client.rest import NO_WORKER, ApiError, TorchServeClient
+from review_sentiment.endpoints import Endpoints
+
+PREDICTION = (200, {"label": "positive", "score": 0.9, "probabilities": {"negative": 0.1, "positive": 0.9}})
+DIED = (500, {"code": 500, "type": "InternalServerException", "message": "Worker died."})
+DIED_507 = (507, {"code": 507, "type": "InternalServerException", "message": "Worker died."})
+NO_WORKER_503 = (503, {"code": 503, "type": "ServiceUnavailableException", "message": f"Model {NO_WORKER}"})
+EMPTY = (400, {"code": 400, "type": "EmptyText", "message": "review text is empty"})
+
+
+class Scripted:
+    """Answers POSTs from a script, then the last answer forever; counts them."""
+
+    def __init__(self):
+        self.script: list[tuple[int, dict]] = []
+        self.posts = 0
+        scripted = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                status, body = scripted.script[min(scripted.posts, len(scripted.script) - 1)]
+                scripted.posts += 1
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST  # noqa: N815 (the management call of a 503's explanation)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        port = self.httpd.server_address[1]
+        self.endpoints = Endpoints(inference_port=port, management_port=port)
+
+
+@pytest.fixture
+def server() -> Iterator[Scripted]:
+    scripted = Scripted()
+    yield scripted
+    scripted.httpd.shutdown()
+    scripted.httpd.server_close()
+
+
+@pytest.fixture
+def client(server, tmp_path) -> TorchServeClient:
+    return TorchServeClient(server.endpoints, tmp_path / "no-keys.json", retry_delays=(0.01, 0.01, 0.01))
+
+
+@pytest.mark.parametrize(
+    "script",
+    [[DIED, PREDICTION], [DIED_507, PREDICTION], [DIED, NO_WORKER_503, NO_WORKER_503, PREDICTION]],
+    ids=["500", "507", "500-then-restart"],
+)
+def test_a_lost_batch_is_sent_again(server, client, script):
+    server.script = script
+    assert client.predict("fine")["label"] == "positive"
+    assert server.posts == len(script)
+
+
+@pytest.mark.parametrize("script", [[NO_WORKER_503, PREDICTION], [EMPTY, PREDICTION]], ids=["fresh-503", "4xx"])
+def test_refusals_are_not_retried(server, client, script):
+    server.script = script
+    with pytest.raises(ApiError):
+        client.predict("fine")
+    assert server.posts == 1
+
+
+def test_retries_are_bounded(server, client):
+    server.script = [DIED]
+    with pytest.raises(ApiError) as caught:
+        client.predict("fine")
+    assert caught.value.status == 500 and server.posts == 4  # the request and 3 retries
+
+
+def test_a_raw_client_sends_once(server, tmp_path):
+    server.script = [DIED, PREDICTION]
+    raw = TorchServeClient(server.endpoints, tmp_path / "no-keys.json", retry_delays=())
+    with pytest.raises(ApiError):
+        raw.predict("fine")
+    assert server.posts == 1
