@@ -33,10 +33,7 @@ class Scripted:
             def log_message(self, *args) -> None:
                 pass
 
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                status, body = scripted.script[min(scripted.posts, len(scripted.script) - 1)]
-                scripted.posts += 1
+            def _answer(self, status: int, body: dict) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -44,7 +41,14 @@ class Scripted:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST  # noqa: N815 (the management call of a 503's explanation)
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                status, body = scripted.script[min(scripted.posts, len(scripted.script) - 1)]
+                scripted.posts += 1
+                self._answer(status, body)
+
+            def do_GET(self) -> None:  # the management call that explains a 503: no such model
+                self._answer(404, {"code": 404, "type": "ModelNotFoundException", "message": "none"})
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
