@@ -101,3 +101,46 @@ def test_a_raw_client_sends_once(server, tmp_path):
     with pytest.raises(ApiError):
         raw.predict("fine")
     assert server.posts == 1
+
+
+def test_grpc_client_retries_a_lost_batch_too(tmp_path):
+    """The same policy over gRPC, where TorchServe maps 500 to INTERNAL and 503 to UNAVAILABLE."""
+    from concurrent import futures
+
+    import grpc
+
+    from review_sentiment.client.grpc_client import GrpcClient, GrpcPredictionError
+    from review_sentiment.client.grpc_stubs import inference_pb2, inference_pb2_grpc
+
+    script: list[tuple[grpc.StatusCode, str] | None] = []
+    calls = []
+
+    class Servicer(inference_pb2_grpc.InferenceAPIsServiceServicer):
+        def Predictions(self, request, context):  # noqa: N802 (the proto's name)
+            answer = script[min(len(calls), len(script) - 1)]
+            calls.append(request.model_name)
+            if answer is not None:
+                context.abort(*answer)
+            return inference_pb2.PredictionResponse(prediction=json.dumps(PREDICTION[1]).encode())
+
+    grpc_server = grpc.server(futures.ThreadPoolExecutor(4))
+    inference_pb2_grpc.add_InferenceAPIsServiceServicer_to_server(Servicer(), grpc_server)
+    port = grpc_server.add_insecure_port("127.0.0.1:0")
+    grpc_server.start()
+    try:
+        endpoints = Endpoints(grpc_inference_port=port)
+        with GrpcClient(endpoints, tmp_path / "no-keys.json", retry_delays=(0.01, 0.01)) as client:
+            script[:] = [(grpc.StatusCode.INTERNAL, "Worker died."), (grpc.StatusCode.UNAVAILABLE, NO_WORKER), None]
+            assert client.predict("fine")["label"] == "positive" and len(calls) == 3
+            calls.clear()
+            script[:] = [(grpc.StatusCode.UNAVAILABLE, NO_WORKER), None]  # fresh: load shedding
+            with pytest.raises(GrpcPredictionError):
+                client.predict("fine")
+            assert len(calls) == 1
+            calls.clear()
+            script[:] = [(grpc.StatusCode.INTERNAL, "Worker died.")]
+            with pytest.raises(GrpcPredictionError):
+                client.predict("fine")
+            assert len(calls) == 3  # bounded: the request and 2 retries
+    finally:
+        grpc_server.stop(0)
