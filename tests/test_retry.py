@@ -144,3 +144,39 @@ def test_grpc_client_retries_a_lost_batch_too(tmp_path):
             assert len(calls) == 3  # bounded: the request and 2 retries
     finally:
         grpc_server.stop(0)
+
+
+def test_a_connection_reset_while_sending_a_huge_body_is_a_413_in_words(tmp_path):
+    """Far over max_request_size the frontend may close the connection while the body is still
+    being sent (curl saw it with 10 MB; this machine's TorchServe answered 413 to 50 MB): the
+    client says RequestTooLarge either way. A reset on a small body stays a connection error."""
+    import socket
+    import struct
+
+    import requests
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+
+    def reset_every_connection() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            connection.recv(1024)
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.close()  # RST
+
+    threading.Thread(target=reset_every_connection, daemon=True).start()
+    port = listener.getsockname()[1]
+    client = TorchServeClient(Endpoints(inference_port=port), tmp_path / "no-keys.json", retry_delays=())
+    try:
+        with pytest.raises(ApiError) as caught:
+            client.predict("x" * (10 * 2**20))
+        assert caught.value.status == 413 and caught.value.body["type"] == "RequestTooLarge"
+        with pytest.raises(requests.ConnectionError):
+            client.predict("short review")
+    finally:
+        listener.close()
