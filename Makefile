@@ -97,7 +97,10 @@ images:
 	docker compose -f docker-compose.yml build
 	docker compose -f docker-compose.yml -f docker-compose.cpu.yml build torchserve
 
+UI_USERS_FILE := $(or $(SENTIMENT_UI_USERS_FILE),.secrets/ui_users)
+
 compose-up:
+	@test -s "$(UI_USERS_FILE)" || { echo "The UI needs sign-in users: put user:password lines in $(UI_USERS_FILE) (or set SENTIMENT_UI_USERS_FILE)"; exit 1; }
 	$(COMPOSE) up -d --build --wait
 	$(COMPOSE) ps
 

@@ -505,3 +505,22 @@ def test_browser_signs_in_then_classifies(page: Page, signed_in_ui_url: str):
     expect(page.locator("#classify")).to_be_visible()
     classify(page, "Lovely texture, my skin has never looked better.")
     expect(label_of(page)).to_have_text(LABEL)
+
+
+def test_closing_the_tab_deletes_the_sessions_result_files(browser: Browser, short_lived_ui):
+    url, app = short_lived_ui
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    before = set(app.result_files.root.iterdir())
+    open_page(page, url)
+    page.locator("#tab-many-button").click()
+    page.locator("#lines textarea").fill("closing review one\nclosing review two")
+    page.locator("#classify-lines").click()
+    expect(page.locator("#download a").first).to_be_visible()  # the batch is done (not its progress)
+    (folder,) = set(app.result_files.root.iterdir()) - before
+    context.close()  # the tab goes away: Gradio's unload ends the session
+    deadline = time.monotonic() + 30
+    while folder.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not folder.exists()

@@ -4,6 +4,9 @@ The page holds no model: it calls TorchServe's inference API through the project
 (`ui/backend.py` does the work; this file is layout and wiring). Review text is never logged.
 
     python -m ui.app [--host 127.0.0.1] [--port 7860] [--run-dir ./run]     # `make ui`
+
+Bound beyond loopback it requires sign-in, with users from SENTIMENT_UI_AUTH_FILE or
+SENTIMENT_UI_AUTH, and refuses to start without them (it holds the server's keys).
 """
 
 from __future__ import annotations

@@ -15,6 +15,12 @@ ensure_stubs()
 from review_sentiment.client.grpc_stubs import inference_pb2, inference_pb2_grpc  # noqa: E402
 
 _AUTH_REFUSALS = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+# How TorchServe's gRPC frontend maps the HTTP statuses client/retry.py decides on.
+_HTTP_STATUS = {
+    grpc.StatusCode.INTERNAL: 500,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 507,
+    grpc.StatusCode.UNAVAILABLE: 503,
+}
 
 
 class GrpcPredictionError(RuntimeError):
@@ -49,7 +55,7 @@ class GrpcClient(ServerClient):
             try:
                 return self._predict_once(text)
             except GrpcPredictionError as error:
-                status = {grpc.StatusCode.INTERNAL: 500, grpc.StatusCode.UNAVAILABLE: 503}.get(error.code)
+                status = _HTTP_STATUS.get(error.code)
                 if delay is None or error.status is not None or not should_retry(status, error.details, lost):
                     raise
                 lost = True

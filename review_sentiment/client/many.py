@@ -2,6 +2,8 @@
 
 One place for it: the CLI (`predict --file`) and the UI's batch mode both call it. A refused
 review does not stop the others: its result is {"error": {"code": ..., "message": ...}}.
+The threads share the client and its KeyFile: when the key expires under them, it is renewed
+once for all (client/keys.py), and a request a crashed worker lost is sent again (client/retry.py).
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ class TorchServeClient(ServerClient):
         if status == 503 and isinstance(body, dict) and NO_WORKER in str(body.get("message")):
             try:
                 ready = self.ready_workers()
-            except (ApiError, requests.RequestException):
+            except (ApiError, requests.RequestException, LookupError, TypeError):  # no usable description
                 ready = None
             if ready:
                 kind, message = "QueueFull", "the server is at capacity (its request queue is full); retry shortly"
