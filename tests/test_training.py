@@ -159,6 +159,10 @@ def test_temperature_scaling_recovers_a_known_temperature():
     assert temperature_from_logits(logits, labels) == pytest.approx(2.5, rel=0.1)
     confident = torch.multinomial(torch.softmax(logits / 0.5, dim=-1), 1).squeeze(1)
     assert temperature_from_logits(logits, confident) == pytest.approx(0.5, rel=0.15)
+    # A perfectly separated set would drive T to 0: the fit stops at what the core accepts.
+    from review_sentiment.core.calibration import MIN_TEMPERATURE
+
+    assert temperature_from_logits(logits, logits.argmax(-1)) == MIN_TEMPERATURE
 
 
 def test_base_model_loads_a_stored_fp16_checkpoint_in_fp32(tmp_path):

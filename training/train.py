@@ -24,6 +24,7 @@ import torch
 from transformers import Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
+from review_sentiment.core.calibration import MAX_TEMPERATURE, MIN_TEMPERATURE
 from review_sentiment.core.encoding import pad_batch, token_ids
 from review_sentiment.core.machine import cpu_has_bf16
 from training import data as datasets
@@ -116,7 +117,8 @@ def _limited(data: datasets.LabelledSet, limit: int) -> datasets.LabelledSet:
 
 def temperature_from_logits(logits: torch.Tensor, labels: torch.Tensor) -> float:
     """Temperature scaling (Guo et al., 2017): the T > 0 that minimises the NLL of
-    softmax(logits / T). It changes confidences, never the predicted label."""
+    softmax(logits / T), clamped to the range the core accepts. It changes confidences, never
+    the predicted label."""
     logits, log_t = logits.detach().float(), torch.zeros(1, requires_grad=True)
     optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200)
 
@@ -128,7 +130,7 @@ def temperature_from_logits(logits: torch.Tensor, labels: torch.Tensor) -> float
 
     with torch.enable_grad():
         optimizer.step(nll)
-    return round(float(log_t.detach().exp()), 4)
+    return round(min(max(float(log_t.detach().exp()), MIN_TEMPERATURE), MAX_TEMPERATURE), 4)
 
 
 @torch.no_grad()
