@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
+from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from pathlib import Path
 
@@ -71,3 +73,18 @@ class LogCapture:
     @property
     def text(self) -> str:
         return self.buffer.getvalue()
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """Base of the tests' stand-in HTTP servers: quiet, answers JSON."""
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def _answer(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)

@@ -162,12 +162,10 @@ def test_overload_refuses_the_excess_fast_and_answers_the_rest(fault_server, cli
     assert client.predict("served normally right after")["label"] in ("negative", "positive")
 
 
-def test_killed_worker_fails_only_its_batch_and_recovers(fault_server, raw_client):
-    """kill -9 of one worker under load, seen by a client without retries: only requests of the
-    batch it held fail, each with an error answer; the other worker serves the rest; nothing
-    hangs; TorchServe starts a new one."""
-    client = raw_client
-    old = worker_processes(fault_server, 2)[0]
+def load_while_killing(client, threads: int, victim, workers: int) -> tuple[list[tuple[int, object, float]], float]:
+    """`threads` clients predicting in a loop; after 1 s `victim` gets kill -9; the load goes on
+    until `workers` are READY again and 1 s more (on the new worker). Returns every result and
+    the seconds to READY."""
     results: list[tuple[int, object, float]] = []
     stop_load = threading.Event()
 
@@ -177,19 +175,29 @@ def test_killed_worker_fails_only_its_batch_and_recovers(fault_server, raw_clien
             results.append(predict(client, f"client {i} review {n}"))
             n += 1
 
-    threads = [threading.Thread(target=load, args=(i,)) for i in range(6)]
-    for thread in threads:
+    pool = [threading.Thread(target=load, args=(i,)) for i in range(threads)]
+    for thread in pool:
         thread.start()
     try:
         time.sleep(1.0)
-        old.kill()
-        recovery_s = wait_for_ready_workers(client, 2, RECOVERY_LIMIT_S, gone=old.pid)
-        time.sleep(1.0)  # load on the new worker
+        victim.kill()
+        recovery_s = wait_for_ready_workers(client, workers, RECOVERY_LIMIT_S, gone=victim.pid)
+        time.sleep(1.0)
     finally:
         stop_load.set()
-        for thread in threads:
+        for thread in pool:
             thread.join(timeout=RESPONSE_TIMEOUT_S * 5)
-    assert not any(t.is_alive() for t in threads), "a request hung"
+    assert not any(t.is_alive() for t in pool), "a request hung"
+    return results, recovery_s
+
+
+def test_killed_worker_fails_only_its_batch_and_recovers(fault_server, raw_client):
+    """kill -9 of one worker under load, seen by a client without retries: only requests of the
+    batch it held fail, each with an error answer; the other worker serves the rest; nothing
+    hangs; TorchServe starts a new one."""
+    client = raw_client
+    old = worker_processes(fault_server, 2)[0]
+    results, recovery_s = load_while_killing(client, 6, old, 2)
     failed = [r for r in results if r[0] != 200]
     assert len(results) > 20 and 1 <= len(failed) <= BATCH_SIZE, [(r[0], str(r[1])[:80]) for r in failed]
     for status, error, _ in failed:
@@ -230,27 +238,7 @@ def test_no_review_is_lost_to_a_killed_worker_through_the_clients(fault_server, 
         client.scale(1)
     try:
         victim = worker_processes(fault_server, workers)[0]
-        results: list[tuple[int, object, float]] = []
-        stop_load = threading.Event()
-
-        def load(i: int) -> None:
-            n = 0
-            while not stop_load.is_set():
-                results.append(predict(client, f"client {i} review {n}"))
-                n += 1
-
-        threads = [threading.Thread(target=load, args=(i,)) for i in range(8)]
-        for thread in threads:
-            thread.start()
-        try:
-            time.sleep(1.0)
-            victim.kill()
-            recovery_s = wait_for_ready_workers(client, workers, RECOVERY_LIMIT_S, gone=victim.pid)
-            time.sleep(1.0)
-        finally:
-            stop_load.set()
-            for thread in threads:
-                thread.join(timeout=RESPONSE_TIMEOUT_S * 5)
+        results, recovery_s = load_while_killing(client, 8, victim, workers)
         failed = [(r[0], str(r[1])[:80]) for r in results if r[0] != 200]
         slowest = max(seconds for _, _, seconds in results)
         print(f"{workers} worker(s): {len(results)} requests, {len(failed)} failed, slowest {slowest:.1f} s")

@@ -9,7 +9,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -19,6 +19,7 @@ from review_sentiment.client.keys import KeyFile
 from review_sentiment.client.many import predict_many
 from review_sentiment.client.rest import TorchServeClient
 from review_sentiment.endpoints import Endpoints
+from tests.helpers import JsonHandler
 
 REFUSAL = {"code": 400, "type": "InvalidKeyException", "message": "Token Authorization failed. Token either incorrect"}
 
@@ -53,18 +54,7 @@ class FakeTokenServer:
     def _handler(self):
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
-            def _answer(self, status: int, body: dict) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def _key_ok(self, kind: str) -> bool:
                 with server.lock:
                     return self.headers.get("Authorization") == f"Bearer {server.valid[kind]}"

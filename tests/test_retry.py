@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 
 from review_sentiment.client.rest import NO_WORKER, ApiError, TorchServeClient
 from review_sentiment.endpoints import Endpoints
+from tests.helpers import JsonHandler
 
 PREDICTION = (200, {"label": "positive", "score": 0.9, "probabilities": {"negative": 0.1, "positive": 0.9}})
 DIED = (500, {"code": 500, "type": "InternalServerException", "message": "Worker died."})
@@ -29,18 +30,7 @@ class Scripted:
         self.posts = 0
         scripted = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
-            def _answer(self, status: int, body: dict) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 status, body = scripted.script[min(scripted.posts, len(scripted.script) - 1)]
