@@ -286,6 +286,18 @@ def balance(data: LabelledSet, seed: int, max_ratio: float = 1.0) -> LabelledSet
     return data.subset(keep, data.name)
 
 
+def sample(data: LabelledSet, n: int | None, seed: int) -> LabelledSet:
+    """At most `n` examples (None: all), picked by a seeded shuffle and kept in their original
+    order: a set sorted by class still gives both classes."""
+    import random
+
+    if n is None or n >= len(data):
+        return data
+    order = list(range(len(data)))
+    random.Random(seed).shuffle(order)
+    return data.subset(sorted(order[:n]), data.name)
+
+
 def split(
     data: LabelledSet, seed: int, val_fraction: float = 0.1, test_fraction: float = 0.1
 ) -> dict[str, LabelledSet]:

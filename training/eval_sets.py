@@ -9,7 +9,6 @@ balance as training) and on the held-out sets.
 from __future__ import annotations
 
 import json
-import random
 import sys
 from pathlib import Path
 
@@ -69,12 +68,8 @@ def data_spec(info: dict | None) -> dict:
 
 
 def cap(data: datasets.LabelledSet, limit: int | None, seed: int = LIMIT_SEED) -> datasets.LabelledSet:
-    """The first `limit` reviews after a fixed-seed shuffle (a sorted source would else give one class)."""
-    if limit is None or limit >= len(data):
-        return data
-    indices = list(range(len(data)))
-    random.Random(seed).shuffle(indices)
-    return data.subset(indices[:limit], data.name)
+    """The reviews --limit keeps (a fixed-seed sample)."""
+    return datasets.sample(data, limit, seed)
 
 
 def _single_set(spec: dict) -> datasets.LabelledSet:

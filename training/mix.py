@@ -133,12 +133,8 @@ def build_mix(names: Sequence[str], seed: int, val_cap: int = 500, train_caps: d
 
 
 def _capped(data: LabelledSet, cap: int | None, seed: int, reason: str) -> LabelledSet:
-    """At most `cap` examples, a seeded random sample."""
-    import random
-
-    if cap is None or cap >= len(data):
-        return data
-    order = list(range(len(data)))
-    random.Random(seed).shuffle(order)
-    data.report.bad[reason] += len(data) - cap
-    return data.subset(sorted(order[:cap]), data.name)
+    """At most `cap` examples, a seeded sample; the rest counted under `reason`."""
+    kept = datasets.sample(data, cap, seed)
+    if len(kept) < len(data):
+        data.report.bad[reason] += len(data) - len(kept)
+    return kept

@@ -105,14 +105,8 @@ def training_data(args: argparse.Namespace) -> tuple[datasets.LabelledSet, datas
 
 
 def _limited(data: datasets.LabelledSet, limit: int) -> datasets.LabelledSet:
-    """The first `limit` examples after a seeded shuffle (0: all): a smoke run keeps both classes."""
-    import random
-
-    if not limit or limit >= len(data):
-        return data
-    order = list(range(len(data)))
-    random.Random(0).shuffle(order)
-    return data.subset(sorted(order[:limit]), data.name)
+    """The first `limit` examples of a seeded sample (0: all): a smoke run keeps both classes."""
+    return datasets.sample(data, limit or None, seed=0)
 
 
 def temperature_from_logits(logits: torch.Tensor, labels: torch.Tensor) -> float:
