@@ -191,7 +191,7 @@ def test_tweets_are_cleaned_and_filtered():
 
 def test_mix_never_trains_on_an_evaluation_text():
     """Each source's own test split and the held-out UCI sets stay out of training and
-    validation, and every source contributes both classes except the 5-star Fine Foods part."""
+    validation, and every source contributes both classes."""
     from training import mix
 
     m = mix.build_mix(mix.DEFAULT_SOURCES, seed=7, val_cap=50)
@@ -200,9 +200,26 @@ def test_mix_never_trains_on_an_evaluation_text():
     assert set(m.tests) == {mix.test_name(n) for n in mix.DEFAULT_SOURCES} | set(mix.HELD_OUT)
     for name, part in m.parts.items():
         classes = set(part["train"].labels)
-        assert classes == ({1} if name == "fine-foods" else {0, 1}), name
+        assert classes == {0, 1}, name
     assert len(m.parts["imdb"]["train"]) == mix.SOURCES["imdb"].train_cap
     assert m.parts["tweets"]["train"].labels.count(0) <= 2 * m.parts["tweets"]["train"].labels.count(1)
+
+
+def test_fine_foods_negatives_are_only_reviews_below_5_stars_that_v1_reads_as_negative():
+    """The pseudo-labelled negatives come from the 1-4 star rows alone, each at or above the
+    labeller's threshold; every 5-star review stays positive; the rest are counted as left out."""
+    from training import pseudo_labels
+
+    stars = datasets.load_fine_foods("train")
+    labelled = datasets.load_fine_foods_sentiment("train")
+    below_5 = {t for t, y in zip(stars.texts, stars.labels, strict=True) if y == 0}
+    negatives = [t for t, y in zip(labelled.texts, labelled.labels, strict=True) if y == 0]
+    positives = [t for t, y in zip(labelled.texts, labelled.labels, strict=True) if y == 1]
+    assert positives == [t for t, y in zip(stars.texts, stars.labels, strict=True) if y == 1]
+    assert negatives and set(negatives) <= below_5
+    assert min(pseudo_labels.negative_probabilities(negatives)) >= pseudo_labels.NEGATIVE_THRESHOLD
+    left_out = labelled.report.bad["1-4 stars, not clearly negative to the labeller"]
+    assert left_out == stars.labels.count(0) - len(negatives) > 0
 
 
 def test_make_train_reproduces_the_v2_candidate():

@@ -142,19 +142,24 @@ def load_fine_foods(part: str | None = None) -> LabelledSet:
     return _collect(f"fine-foods-5star{suffix}", rows, lambda raw: {"great": 1, "other": 0}.get(str(raw)))
 
 
-def load_fine_foods_positive(part: str = "train") -> LabelledSet:
-    """The 5-star Fine Foods reviews of `part` as positive examples; the 1-4 star "other" rows
-    are left out: a 4-star review is positive and a 2-star one negative, and nothing tells which."""
-    frames = sources.fine_foods_frames()
-    frame = frames[FINE_FOODS_PARTS[part]]
-    dropped: Counter = Counter()
-    rows = []
-    for review, score in zip(frame["review"], frame["score"], strict=True):
-        if str(score) == "great":
-            rows.append((review, "positive"))
-        else:
-            dropped["1-4 stars: sentiment unknown"] += 1
-    return _collect(f"fine-foods-{part}", rows, lambda raw: _label_from(raw, POSITIVE, NEGATIVE), dropped)
+def load_fine_foods_sentiment(part: str = "train") -> LabelledSet:
+    """Fine Foods reviews of `part` with a sentiment label: 5-star reviews positive, and the
+    1-4 star ones that the v1 labeller reads as clearly negative (`training.pseudo_labels`)
+    negative; the other 1-4 star reviews (a 4-star review is positive, a 2-star one negative,
+    and the package does not say which) are left out."""
+    from training import pseudo_labels
+
+    stars = load_fine_foods(part)
+    rest = [t for t, y in zip(stars.texts, stars.labels, strict=True) if y == 0]
+    p_negative = dict(zip(rest, pseudo_labels.negative_probabilities(rest), strict=True))
+    keep = [
+        i
+        for i, (t, y) in enumerate(zip(stars.texts, stars.labels, strict=True))
+        if y == 1 or p_negative[t] >= pseudo_labels.NEGATIVE_THRESHOLD
+    ]
+    report = LoadReport(f"fine-foods-{part}", stars.report.rows, Counter(stars.report.bad))
+    report.bad["1-4 stars, not clearly negative to the labeller"] += len(stars) - len(keep)
+    return LabelledSet(report.source, [stars.texts[i] for i in keep], [stars.labels[i] for i in keep], report)
 
 
 def load_rotten_tomatoes() -> LabelledSet:
