@@ -23,6 +23,7 @@ from review_sentiment.core.classifier import BatchStats, Outcome, SentimentClass
 from review_sentiment.core.errors import RequestError
 from review_sentiment.core.settings import InferenceSettings
 from review_sentiment.core.validation import header, payload_of
+from review_sentiment.status_codes import error_body, http_status
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +75,10 @@ class SentimentHandler(BaseHandler):
         for idx, outcome in enumerate(outcomes):
             self.context.set_response_content_type(idx, "application/json")
             if isinstance(outcome, RequestError):
-                self.context.set_response_status(outcome.status, outcome.message, idx)
-            responses.append(json.dumps(outcome.to_dict()))
+                self.context.set_response_status(http_status(outcome.kind), outcome.message, idx)
+                responses.append(json.dumps(error_body(outcome.kind, outcome.message)))
+            else:
+                responses.append(json.dumps(outcome.to_dict()))
         rejected = sum(isinstance(o, RequestError) for o in outcomes)
         if rejected:
             self.context.metrics.add_metric("RejectedRequests", rejected, "count", metric_type=MetricTypes.COUNTER)

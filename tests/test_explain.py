@@ -19,11 +19,10 @@ from handler.sentiment_handler import CHECKPOINT_DIR, SentimentHandler
 from review_sentiment.client.rest import ApiError, TorchServeClient
 from review_sentiment.core.classifier import Prediction, SentimentClassifier
 from review_sentiment.core.encoding import token_ids
+from review_sentiment.core.errors import ExplainBusy, ExplanationsOff
 from review_sentiment.core.explain import (
     METHOD,
-    ExplainBusy,
     Explanation,
-    ExplanationsOff,
     WordExplainer,
     encode_with_spans,
     gauss_legendre,
@@ -31,6 +30,7 @@ from review_sentiment.core.explain import (
 from review_sentiment.core.settings import InferenceSettings
 from review_sentiment.endpoints import Endpoints
 from review_sentiment.paths import RELEASED_MODEL
+from review_sentiment.status_codes import http_status
 from tests.helpers import handler_context, start_batch
 from tests.test_serving import check_prediction, histogram
 
@@ -250,7 +250,7 @@ def test_a_spent_time_budget_refuses_the_rest_of_the_batch_with_503(tiny):
     outcomes, stats = clf.classify(["first", "second", "a prediction", "third"], explain=[True, True, False, True])
     assert isinstance(outcomes[0], Explanation) and isinstance(outcomes[2], Prediction)
     for busy in (outcomes[1], outcomes[3]):
-        assert isinstance(busy, ExplainBusy) and busy.to_dict()["code"] == 503
+        assert isinstance(busy, ExplainBusy) and http_status(busy.kind) == 503
     assert stats.size == 4 and stats.explained == 3
 
 
@@ -258,7 +258,7 @@ def test_explanations_off_refuses_explanations_alone(tiny_checkpoint):
     clf = SentimentClassifier.load(tiny_checkpoint, InferenceSettings(explain=False, warmup=False))
     assert clf.explainer is None
     outcomes, _ = clf.classify(["explain me", "predict me", ""], explain=[True, False, True])
-    assert isinstance(outcomes[0], ExplanationsOff) and outcomes[0].status == 501
+    assert isinstance(outcomes[0], ExplanationsOff) and http_status(outcomes[0].kind) == 501
     assert isinstance(outcomes[1], Prediction)
     assert outcomes[2].kind == "EmptyText"  # bad input keeps its own error
 

@@ -11,7 +11,8 @@ from http.server import ThreadingHTTPServer
 
 import pytest
 
-from review_sentiment.client.rest import NO_WORKER, ApiError, TorchServeClient
+from review_sentiment.client.rest import ApiError, TorchServeClient
+from review_sentiment.client.retry import NO_WORKER
 from review_sentiment.endpoints import Endpoints
 from tests.helpers import JsonHandler
 

@@ -24,6 +24,7 @@ import requests
 
 from review_sentiment.client.many import iter_predictions
 from review_sentiment.client.rest import ApiError, TorchServeClient, ready_count
+from review_sentiment.core.errors import ErrorKind
 from review_sentiment.tables import TableError, read_csv
 
 __all__ = ["TableError"]  # raised by csv_rows; the page turns it into a message
@@ -35,19 +36,29 @@ TEXT_COLUMN_GUESSES = ("text", "review_text", "review", "Review", "content", "bo
 PREVIEW_CHARS = 120  # of each review in the batch table; the downloaded CSV has the whole text
 
 
+# Kinds a retry a moment later can fix.
+RETRY_LATER = {
+    ErrorKind.QUEUE_FULL,
+    ErrorKind.NO_WORKER,
+    ErrorKind.QUEUE_FULL_OR_NO_WORKER,
+    ErrorKind.EXPLAIN_BUSY,
+    ErrorKind.WORKER_LOST,
+}
+
+
 def failure_message(error: Exception, client: TorchServeClient) -> str:
     """One sentence a person can act on, for any failed call (never a traceback or the review)."""
     if isinstance(error, ApiError):
         body = error.body if isinstance(error.body, dict) else {}
         detail = body.get("message") or (error.body if isinstance(error.body, str) else "") or "no details"
-        if error.is_auth_refusal:
+        if error.kind == ErrorKind.NOT_AUTHORIZED:
             return (
                 f"TorchServe refused this app's key (HTTP {error.status}). The UI reads the keys from "
                 f"{client.keys.path}; start the UI from the server's run folder (SENTIMENT_RUN_DIR)."
             )
-        if error.status == 503:
-            return f"TorchServe cannot take the request now (HTTP 503): {detail} Try again in a moment."
-        if error.status == 404:
+        if error.kind in RETRY_LATER:
+            return f"TorchServe cannot take the request now (HTTP {error.status}): {detail} Try again in a moment."
+        if error.kind == ErrorKind.NOT_FOUND:
             return f"TorchServe has no model '{client.model}' (HTTP 404): is it still being registered?"
         return f"TorchServe refused the request (HTTP {error.status}): {detail}"
     if isinstance(error, requests.ConnectionError):

@@ -9,7 +9,10 @@ import grpc
 from review_sentiment.client.base import ServerClient
 from review_sentiment.client.keys import MAX_ATTEMPTS
 from review_sentiment.client.protos import ensure_stubs
+from review_sentiment.client.refusals import ServiceError, kind_of_answer
 from review_sentiment.client.retry import RETRY_DELAYS_S, pause, should_retry
+from review_sentiment.core.errors import ErrorKind
+from review_sentiment.status_codes import GRPC_CODE
 
 ensure_stubs()
 from review_sentiment.client.grpc_stubs import inference_pb2, inference_pb2_grpc  # noqa: E402
@@ -20,24 +23,33 @@ _HTTP_STATUS = {
     grpc.StatusCode.INTERNAL: 500,
     grpc.StatusCode.RESOURCE_EXHAUSTED: 507,
     grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 401,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
 }
 
 
-class GrpcPredictionError(RuntimeError):
-    """A refused or failed prediction; `status` is the HTTP-style code the handler chose."""
+class GrpcPredictionError(ServiceError):
+    """A refused or failed prediction. `code`: the gRPC status; `status`: the HTTP status the
+    handler chose when it refused the review (None when the frontend failed the call)."""
 
-    def __init__(self, code: grpc.StatusCode, details: str, status: int | None = None):
-        self.code, self.details, self.status = code, details, status
-        super().__init__(f"{code.name}: {details}")
+    def __init__(self, code: grpc.StatusCode, details: str, status: int | None = None, kind: ErrorKind | None = None):
+        kind = kind or kind_of_answer(status or _HTTP_STATUS.get(code, 500), details)
+        super().__init__(kind, details, status)
+        self.code, self.details = code, details
+
+    def __str__(self) -> str:
+        return f"{self.code.name}: {self.details}"
 
 
 def _raise_if_error(body: object) -> None:
     # TorchServe 0.12's gRPC frontend answers OK even when the handler set a 4xx status for
     # the request, so the handler's JSON error body is recognised here.
     if isinstance(body, dict) and {"code", "type", "message"} <= body.keys():
-        status = int(body["code"])
-        code = grpc.StatusCode.INVALID_ARGUMENT if status < 500 else grpc.StatusCode.INTERNAL
-        raise GrpcPredictionError(code, str(body["message"]), status)
+        kind = kind_of_answer(int(body["code"]), body)
+        code = getattr(grpc.StatusCode, GRPC_CODE[kind])
+        raise GrpcPredictionError(code, str(body["message"]), int(body["code"]), kind)
 
 
 class GrpcClient(ServerClient):

@@ -21,8 +21,8 @@ DEFAULT_CONCURRENCY = 16  # two batches of the default batchSize (8): one comput
 def error_result(error: Exception) -> dict:
     """The result row of a review that got no prediction."""
     if isinstance(error, ApiError):
-        body = error.body if isinstance(error.body, dict) else {"message": str(error.body)}
-        return {"error": {**body, "code": error.status}}
+        body = error.body if isinstance(error.body, dict) else {}
+        return {"error": {**body, **error.to_dict(), "code": error.status}}
     return {"error": {"code": None, "type": type(error).__name__, "message": str(error)}}
 
 

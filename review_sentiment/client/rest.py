@@ -8,33 +8,34 @@ import requests
 
 from review_sentiment.client.base import ServerClient
 from review_sentiment.client.keys import MAX_ATTEMPTS, bearer
-from review_sentiment.client.retry import NO_WORKER, RETRY_DELAYS_S, pause, should_retry
+from review_sentiment.client.refusals import ServiceError, is_auth_refusal, kind_of_answer
+from review_sentiment.client.retry import RETRY_DELAYS_S, pause, should_retry
+from review_sentiment.core.errors import ErrorKind
+from review_sentiment.status_codes import error_body
 
 MAX_REQUEST_SIZE = 1024 * 1024  # config.properties' max_request_size, the project's default
-TOO_LARGE = {
-    "code": 413,
-    "type": "RequestTooLarge",
-    "message": "body over the server's max_request_size (1 MiB by default): send a shorter review",
+TOO_LARGE = error_body(
+    ErrorKind.REQUEST_TOO_LARGE, "body over the server's max_request_size (1 MiB by default): send a shorter review"
+)
+
+# TorchServe says "has no worker" both when its queue is full and when no worker is ready: the
+# client asks which (GET /models) and says so.
+UNAVAILABLE_MESSAGES = {
+    ErrorKind.QUEUE_FULL: "the server is at capacity (its request queue is full); retry shortly",
+    ErrorKind.NO_WORKER: "no worker is ready for the model (starting, restarting or scaled to 0)",
+    ErrorKind.QUEUE_FULL_OR_NO_WORKER: "the request queue is full or no worker is ready; retry shortly",
 }
 
 
-class ApiError(RuntimeError):
+class ApiError(ServiceError):
     """TorchServe answered with an error status; `body` is its JSON answer when it sent one."""
 
     def __init__(self, status: int, body: object):
-        self.status, self.body = status, body
         message = body.get("message") if isinstance(body, dict) else body
-        super().__init__(f"HTTP {status}: {message}")
+        super().__init__(kind_of_answer(status, body), str(message), status, body)
 
-    @property
-    def is_auth_refusal(self) -> bool:
-        return _is_auth_refusal(self.status, json.dumps(self.body) if isinstance(self.body, dict) else str(self.body))
-
-
-def _is_auth_refusal(status: int, text: str) -> bool:
-    # TorchServe 0.12 answers 400 InvalidKeyException when the key is missing, wrong or expired;
-    # 401 is accepted too, should a later release use it.
-    return status == 401 or (status == 400 and "token" in text.lower())
+    def __str__(self) -> str:
+        return f"HTTP {self.status}: {self.message}"
 
 
 def ready_count(description: dict) -> int:
@@ -72,7 +73,7 @@ class TorchServeClient(ServerClient):
         for attempt in range(1, MAX_ATTEMPTS + 1):
             key = self.keys.key(api)
             response = self.session.request(method, base + path, headers={**bearer(key), **extra_headers}, **kwargs)
-            if not _is_auth_refusal(response.status_code, response.text) or attempt == MAX_ATTEMPTS:
+            if not is_auth_refusal(response.status_code, response.text) or attempt == MAX_ATTEMPTS:
                 return response
             if not self.keys.refresh(api, self.endpoints.management_url, refused=key):
                 return response
@@ -89,18 +90,20 @@ class TorchServeClient(ServerClient):
         if status == 413 and not isinstance(body, dict):
             # The frontend refuses a body over max_request_size itself, with an empty 413.
             return TOO_LARGE
-        if status == 503 and isinstance(body, dict) and NO_WORKER in str(body.get("message")):
+        if isinstance(body, dict) and kind_of_answer(status, body) == ErrorKind.QUEUE_FULL_OR_NO_WORKER:
             try:
                 ready = self.ready_workers()
             except (ApiError, requests.RequestException, LookupError, TypeError):  # no usable description
                 ready = None
-            if ready:
-                kind, message = "QueueFull", "the server is at capacity (its request queue is full); retry shortly"
-            elif ready == 0:
-                kind, message = "NoWorker", "no worker is ready for the model (starting, restarting or scaled to 0)"
-            else:
-                kind, message = "QueueFullOrNoWorker", "the request queue is full or no worker is ready; retry shortly"
-            return {**body, "type": kind, "message": message, "server_message": body.get("message")}
+            kind = (
+                ErrorKind.QUEUE_FULL
+                if ready
+                else ErrorKind.NO_WORKER
+                if ready == 0
+                else ErrorKind.QUEUE_FULL_OR_NO_WORKER
+            )
+            message = UNAVAILABLE_MESSAGES[kind]
+            return {**body, "type": str(kind), "message": message, "server_message": body.get("message")}
         return body
 
     # Inference API

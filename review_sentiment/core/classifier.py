@@ -18,23 +18,14 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from review_sentiment.core.calibration import calibration_temperature
 from review_sentiment.core.encoding import pad_batch, token_ids
-from review_sentiment.core.errors import RequestError
-from review_sentiment.core.explain import Explanation, ExplanationsOff, WordExplainer
+from review_sentiment.core.errors import ExplanationsOff, RequestError
+from review_sentiment.core.explain import Explanation, WordExplainer
 from review_sentiment.core.machine import cpu_has_bf16
+from review_sentiment.core.prediction import Prediction
 from review_sentiment.core.settings import InferenceSettings
 from review_sentiment.core.validation import review_text
 
 WARMUP_TEXTS = ("A short warm-up review.", "warm up " * 200)
-
-
-@dataclass(frozen=True)
-class Prediction:
-    label: str
-    score: float  # probability of `label`
-    probabilities: dict[str, float]
-
-    def to_dict(self) -> dict[str, object]:
-        return {"label": self.label, "score": self.score, "probabilities": self.probabilities}
 
 
 @dataclass(frozen=True)

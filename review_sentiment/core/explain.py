@@ -26,31 +26,20 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from transformers import PreTrainedTokenizerBase
 
 from review_sentiment.core.calibration import calibration_temperature
 from review_sentiment.core.encoding import head_tail, text_budget
-from review_sentiment.core.errors import RequestError
+from review_sentiment.core.errors import ExplainBusy, RequestError
+from review_sentiment.core.prediction import Prediction
 from review_sentiment.core.settings import InferenceSettings
-
-if TYPE_CHECKING:
-    from review_sentiment.core.classifier import Prediction
 
 METHOD = "integrated_gradients"
 WORD = re.compile(r"\S+")  # a word: what the UI highlights, punctuation attached ("great!")
 
 Span = tuple[int, int]
-
-
-class ExplanationsOff(RequestError):
-    status = 501  # this server does not offer explanations (setting explain=false)
-
-
-class ExplainBusy(RequestError):
-    status = 503  # the batch's explanation time budget is spent; a retry will be served
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ CHECKPOINT_FILES = (
 
 
 def _stage(checkpoint: Path, stage: Path) -> None:
-    """Lay out what the handler imports and loads: review_sentiment/core and checkpoint/."""
+    """Lay out what the handler imports and loads: review_sentiment/core, its status codes and checkpoint/."""
     target = stage / "checkpoint"
     target.mkdir(parents=True)
     for name in CHECKPOINT_FILES:
@@ -37,7 +37,8 @@ def _stage(checkpoint: Path, stage: Path) -> None:
             raise FileNotFoundError(f"{checkpoint} has no {required}: is it a saved checkpoint?")
     package = stage / "review_sentiment"
     package.mkdir()
-    shutil.copy2(paths.REPO / "review_sentiment" / "__init__.py", package)
+    for module in ("__init__.py", "status_codes.py"):
+        shutil.copy2(paths.REPO / "review_sentiment" / module, package)
     shutil.copytree(
         paths.REPO / "review_sentiment" / "core",
         package / "core",
