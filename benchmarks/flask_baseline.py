@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 
 import torch
 from flask import Flask, jsonify, request
@@ -50,7 +49,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--device", default="cpu", help="cpu, or cuda:0 on a GPU machine")
     args = parser.parse_args(argv)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no per-request lines
     # Bound to loopback only; single-threaded, as the seed ran it.
     create_app(args.checkpoint, args.device).run(host="127.0.0.1", port=args.port, threaded=False)

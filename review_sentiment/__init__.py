@@ -4,3 +4,7 @@
 inside the model archive and imports only torch and transformers. `review_sentiment.client`
 talks to a running TorchServe, `review_sentiment.serve` builds archives and runs the server.
 """
+
+from review_sentiment.settings import apply_offline
+
+apply_offline()  # before anything imports transformers, huggingface_hub or gradio

@@ -1,5 +1,5 @@
 import sys
 
-from review_sentiment.cli import main
+from review_sentiment.commands import main
 
 sys.exit(main())

@@ -13,14 +13,23 @@ import socket
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
+from review_sentiment.core.env import env_name, read_settings
+from review_sentiment.settings import ENV_PREFIX
+
 
 @dataclass(frozen=True)
 class Endpoints:
+    # Host clients call (a server's endpoints.json names its own; this overrides it, e.g. in the UI container).
     host: str = "127.0.0.1"
+    # TorchServe's REST inference API (/predictions, /explanations, /ping).
     inference_port: int = 8080
+    # REST management API (register, scale, describe); keep it private.
     management_port: int = 8081
+    # Prometheus metrics (/metrics).
     metrics_port: int = 8082
+    # gRPC inference API.
     grpc_inference_port: int = 7070
+    # gRPC management API.
     grpc_management_port: int = 7071
 
     @property
@@ -41,22 +50,17 @@ class Endpoints:
 
     @classmethod
     def from_env(cls, environ=os.environ) -> Endpoints:
-        values: dict[str, object] = {}
-        for f in fields(cls):
-            raw = environ.get(f"SENTIMENT_{f.name.upper()}")
-            if raw:
-                values[f.name] = raw if f.name == "host" else int(raw)
-        return cls(**values)
+        return read_settings(cls, ENV_PREFIX, environ)
 
     @classmethod
-    def load(cls, run_dir: Path) -> Endpoints:
+    def load(cls, run_dir: Path, environ=os.environ) -> Endpoints:
         """The endpoints a running server recorded in `run_dir`, else the environment's."""
         recorded = run_dir / "endpoints.json"
         if not recorded.exists():
-            return cls.from_env()
+            return cls.from_env(environ)
         endpoints = cls(**json.loads(recorded.read_text()))
         # A client on another host (e.g. the UI container) names the server's host itself.
-        host = os.environ.get("SENTIMENT_HOST")
+        host = environ.get(env_name(ENV_PREFIX, "host"))
         return replace(endpoints, host=host) if host else endpoints
 
     def ports(self) -> dict[str, int]:

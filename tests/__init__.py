@@ -1,0 +1,1 @@
+import review_sentiment  # noqa: F401  # first: sets the offline variables (review_sentiment/settings.py)

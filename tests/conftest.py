@@ -3,14 +3,10 @@ with a tiny random DistilBERT, in a run folder of its own with free ports."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import yaml
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from review_sentiment.endpoints import Endpoints  # noqa: E402
 from review_sentiment.serve.archive import build_archive  # noqa: E402

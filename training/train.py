@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
 import time
@@ -31,8 +30,6 @@ from training import data as datasets
 from training import mix
 from training.base_model import DEFAULT_BASE_MODEL, load_base
 from training.report import describe, to_markdown
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 class EncodedSet(torch.utils.data.Dataset):

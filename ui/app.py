@@ -18,48 +18,17 @@ import logging
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
-# Before gradio is imported: no telemetry or version check, and no Hugging Face Hub calls.
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# ui/__init__.py has set the offline variables before gradio is imported (no telemetry).
+import gradio as gr
 
-import gradio as gr  # noqa: E402
-
-from review_sentiment import paths  # noqa: E402
-from review_sentiment.client.many import DEFAULT_CONCURRENCY  # noqa: E402
-from review_sentiment.client.rest import TorchServeClient  # noqa: E402
-from ui import backend  # noqa: E402
+from review_sentiment import paths
+from review_sentiment.client.rest import TorchServeClient
+from ui import backend
+from ui.settings import UiSettings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class UiSettings:
-    """Each from an environment variable; the defaults are what `make serve` uses."""
-
-    host: str = "127.0.0.1"  # SENTIMENT_UI_HOST
-    port: int = 7860  # SENTIMENT_UI_PORT
-    concurrency: int = DEFAULT_CONCURRENCY  # SENTIMENT_UI_CONCURRENCY: requests in flight in batch mode
-    max_rows: int = 5000  # SENTIMENT_UI_MAX_ROWS: reviews per batch
-    # SENTIMENT_UI_CONCURRENT_USERS: classifications and explanations served at once (Gradio's
-    # default is 1, which queues every user behind the one before); batches run at half that, since
-    # each keeps `concurrency` requests in flight: 2 x 16 stays well inside TorchServe's job_queue_size (200).
-    concurrent_users: int = 4
-    result_ttl_s: float = 600  # SENTIMENT_UI_RESULT_TTL_S: batch result files (review text) kept this long
-
-    @classmethod
-    def from_env(cls, environ=os.environ) -> UiSettings:
-        default = cls()
-        return cls(
-            host=environ.get("SENTIMENT_UI_HOST", default.host),
-            port=int(environ.get("SENTIMENT_UI_PORT", default.port)),
-            concurrency=int(environ.get("SENTIMENT_UI_CONCURRENCY", default.concurrency)),
-            max_rows=int(environ.get("SENTIMENT_UI_MAX_ROWS", default.max_rows)),
-            concurrent_users=int(environ.get("SENTIMENT_UI_CONCURRENT_USERS", default.concurrent_users)),
-            result_ttl_s=float(environ.get("SENTIMENT_UI_RESULT_TTL_S", default.result_ttl_s)),
-        )
 
 
 SEED_REVIEW = (

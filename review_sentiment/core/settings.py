@@ -5,45 +5,51 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
+
+from review_sentiment.core.env import read_settings
 
 CPU_PRECISIONS = ("auto", "fp32", "bf16", "int8")
 GPU_PRECISIONS = ("fp16", "bf16", "fp32")
+ENV_PREFIX = "SENTIMENT_"
 MAX_POSITIONS = 512  # DistilBERT's position embeddings; a model may have fewer (checked at load)
 
 
 @dataclass(frozen=True)
 class InferenceSettings:
-    # Tokens per review, special tokens included; longer reviews keep head + tail.
+    # Tokens per review, special tokens included; longer reviews keep head + tail. Rounded up to
+    # pad_multiple it must fit the model's positions (512 for DistilBERT): a value that does not
+    # is refused at start with a message saying which values fit.
     max_length: int = 256
-    # Share of the token budget kept from the start of a long review; the rest is its end.
+    # Share of the token budget kept from the start of a long review; the rest is its end, where
+    # the verdict often is ("...but I returned it"): head + tail beat head-only (Sun et al. 2019).
     head_fraction: float = 0.25
-    # Longer texts are refused with 413 before tokenization (they cost time, not accuracy).
+    # Longer texts are refused with 413 TextTooLong before tokenization (they cost time, not accuracy).
     max_chars: int = 20_000
-    # Batches are padded to their longest review rounded up to this many tokens (length buckets):
-    # 8 lengths at 256 tokens instead of ~250. Each new batch shape makes the kernel caches and
-    # the allocator keep more memory: a worker's RSS grew steadily with exact padding (1). At 32,
-    # 16 reviews of 155 tokens ran at 73 reviews/s against 67 with exact padding (64: 60).
+    # Batches are padded to their longest review rounded up to this many tokens (length buckets:
+    # few batch shapes, so kernel caches and the worker's memory stop growing); the sweep that
+    # chose it: benchmarks/results/2026-11-26-tune.
     pad_multiple: int = 32
-    # CPU weights: auto (bf16 where the CPU has native bf16, else fp32), fp32, bf16, or int8
-    # (dynamic quantization: fastest, but -1.4 points on IMDB in this project's measurement).
+    # CPU weights: auto (bf16 where the CPU has native bf16: avx512_bf16 or AMX, else fp32), fp32,
+    # bf16, or int8 (dynamic quantization of the Linear layers: fastest, least accurate). Accuracy
+    # per precision: benchmarks/results/precision_accuracy.md.
     cpu_precision: str = "auto"
-    # GPU weights: fp16 by default.
+    # GPU weights on CUDA workers: fp16, bf16 or fp32.
     gpu_precision: str = "fp16"
-    # torch intra-op threads per worker; 0 = cores // workers, so workers never oversubscribe.
+    # torch intra-op threads per worker; 0 = cores // maxWorkers, so workers never oversubscribe.
     torch_threads: int = 0
     # Run a few batches at start-up so the first user request does not pay for lazy init.
     warmup: bool = True
-    # /explanations: word attributions by Integrated Gradients, computed in fp32 (a second,
-    # fp32 copy of the weights when serving bf16/fp16/int8). false: no copy, explanations get 501.
+    # Serve /explanations: word attributions by Integrated Gradients, in fp32 (a second, fp32 copy
+    # of the weights when serving bf16/fp16/int8). false: no copy, explanations get 501.
     explain: bool = True
     # Integration steps (Gauss-Legendre nodes); each costs one forward + backward per review.
     explain_steps: int = 32
     # Interpolated rows x tokens per forward/backward: bounds the memory the backward pass holds
-    # (about 110 KB per token in fp32 for the released model: ~0.45 GB at 4096).
+    # (linear in this; the measured peak is in the README's explanations section).
     explain_chunk_tokens: int = 4096
-    # Seconds a batch may spend on explanations before its remaining ones get 503 (retry): keeps
-    # the batch well inside responseTimeout (60 s), past which TorchServe kills the worker.
+    # Seconds a batch may spend on explanations before its remaining ones get 503 ExplainBusy:
+    # keeps the batch well inside responseTimeout (60 s), past which TorchServe kills the worker.
     explain_budget_s: float = 30.0
 
     def __post_init__(self) -> None:
@@ -84,18 +90,4 @@ class InferenceSettings:
         cls, config: Mapping[str, object] | None = None, environ: Mapping[str, str] = os.environ
     ) -> InferenceSettings:
         """Defaults <- `config` (model-config.yaml `handler:`) <- SENTIMENT_* environment."""
-        values: dict[str, object] = {}
-        for f in fields(cls):
-            raw = environ.get(f"SENTIMENT_{f.name.upper()}", (config or {}).get(f.name))
-            if raw is not None:
-                values[f.name] = _coerce(raw, f.type, f.name)
-        return replace(cls(), **values)
-
-
-def _coerce(raw: object, type_name: str, name: str) -> object:
-    try:
-        if type_name == "bool":
-            return raw if isinstance(raw, bool) else str(raw).strip().lower() in ("1", "true", "yes")
-        return {"int": int, "float": float, "str": str}[type_name](raw)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"setting {name}: cannot read {raw!r} as {type_name}") from err
+        return read_settings(cls, ENV_PREFIX, environ, config)

@@ -37,7 +37,7 @@ def _stage(checkpoint: Path, stage: Path) -> None:
             raise FileNotFoundError(f"{checkpoint} has no {required}: is it a saved checkpoint?")
     package = stage / "review_sentiment"
     package.mkdir()
-    for module in ("__init__.py", "status_codes.py"):
+    for module in ("__init__.py", "settings.py", "status_codes.py"):
         shutil.copy2(paths.REPO / "review_sentiment" / module, package)
     shutil.copytree(
         paths.REPO / "review_sentiment" / "core",

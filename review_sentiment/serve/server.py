@@ -29,6 +29,7 @@ from review_sentiment import paths
 from review_sentiment.client.rest import TorchServeClient
 from review_sentiment.endpoints import Endpoints
 from review_sentiment.serve.background import pid_exists, still_alive
+from review_sentiment.settings import OFFLINE_ENV, SERVICE
 
 TORCHSERVE = str(Path(sys.executable).with_name("torchserve"))
 
@@ -150,8 +151,7 @@ class TorchServeProcess:
             "TEMP": str(self.tmp_dir),
             "LOG_LOCATION": str(self.log_dir),
             "METRICS_LOCATION": str(self.log_dir),
-            "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1",
+            **OFFLINE_ENV,
         }
         home = java_home()
         if home:
@@ -286,11 +286,11 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     start = sub.add_parser("start")
     start.add_argument("--models", default=f"{paths.MODEL_NAME}={paths.MODEL_NAME}.mar")
-    start.add_argument("--bind", default=os.environ.get("SENTIMENT_BIND", "127.0.0.1"))
+    start.add_argument("--bind", default=SERVICE.bind, help="listen address (default: SENTIMENT_BIND or 127.0.0.1)")
     start.add_argument(
         "--no-auth",
         action="store_true",
-        default=os.environ.get("SENTIMENT_AUTH", "on").lower() in ("off", "0", "false"),
+        default=not SERVICE.auth,
         help="turn token authorization off (trusted networks only); also SENTIMENT_AUTH=off",
     )
     start.add_argument("--timeout", type=float, default=300)

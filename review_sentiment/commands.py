@@ -1,0 +1,80 @@
+"""`review-sentiment <verb>`: the project's one entry point (also `python -m review_sentiment`).
+
+Each verb runs one module's `main`, which keeps its own options and `--help`
+(`review-sentiment train --help`); the Make targets call these verbs. Modules are imported
+only for the verb that runs, so `predict` does not pay for importing the training code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Verb:
+    module: str
+    help: str
+    prefix: tuple[str, ...] = ()  # arguments put before the user's (a sub-command of that main)
+
+
+VERBS: dict[str, Verb] = {
+    "archive": Verb("review_sentiment.serve.archive", "package a checkpoint into model_store/<model>.mar"),
+    "serve": Verb("review_sentiment.serve.server", "start TorchServe with the built archive", ("start",)),
+    "stop": Verb("review_sentiment.commands", "stop the UI and TorchServe started by `make serve`"),
+    "ui": Verb("ui.app", "run the Gradio page in the foreground (for a running TorchServe)"),
+    "predict": Verb("review_sentiment.cli", "classify a text, stdin (-) or a CSV/JSONL file", ("predict",)),
+    "describe": Verb("review_sentiment.cli", "show the model's workers and batch settings", ("describe",)),
+    "scale": Verb("review_sentiment.cli", "set the number of workers (management API)", ("scale",)),
+    "healthcheck": Verb("review_sentiment.serve.healthcheck", "exit 0 when the model has a READY worker"),
+    "train": Verb("training.train", "fine-tune a checkpoint (the multi-domain mix by default)"),
+    "evaluate": Verb("training.evaluate", "score a checkpoint on its held-out sets"),
+    "release": Verb("training.release", "replace the released model only if a new one beats it"),
+    "bench": Verb("benchmarks.benchmark", "the benchmark matrix (a Markdown table and JSON)"),
+    "soak": Verb("reliability.soak", "hours of mixed load against a running server"),
+    "settings": Verb("review_sentiment.commands", "every setting: its environment variable, default and value"),
+}
+# The client verbs (predict, describe, scale) also take the client's options before the verb.
+CLIENT_MODULE = "review_sentiment.cli"
+
+
+def usage() -> str:
+    width = max(map(len, VERBS))
+    lines = [f"  {name:<{width}}  {verb.help}" for name, verb in VERBS.items()]
+    return "usage: review-sentiment <verb> [options]   (<verb> --help for its options)\n\n" + "\n".join(lines)
+
+
+def stop(argv: Sequence[str]) -> None:
+    from review_sentiment.serve import background, server
+
+    background.main(["stop", "ui"])
+    server.main(["stop"])
+
+
+def settings(argv: Sequence[str]) -> None:
+    from review_sentiment.settings_table import settings_markdown
+
+    print(settings_markdown(current=True))
+
+
+def _runner(name: str, verb: Verb) -> Callable[[list[str]], object]:
+    if verb.module == __name__:
+        return {"stop": stop, "settings": settings}[name]
+    return importlib.import_module(verb.module).main
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage(), file=sys.stdout if argv else sys.stderr)
+        return 0 if argv else 2
+    if argv[0].startswith("-"):  # the client's own options (--run-dir, --model) come before its verb
+        return importlib.import_module(CLIENT_MODULE).main(argv)
+    verb = VERBS.get(argv[0])
+    if verb is None:
+        print(f"unknown verb {argv[0]!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    result = _runner(argv[0], verb)([*verb.prefix, *argv[1:]])
+    return result if isinstance(result, int) else 0

@@ -1,0 +1,50 @@
+"""Project-wide settings: where things live, how the server listens, and the offline switches.
+
+Every setting is a field with its documented default and an environment twin (SENTIMENT_<NAME>),
+read by the one loader in `core/env.py`; the inference settings (`core/settings.py`), the
+endpoints (`endpoints.py`) and the UI's (`ui/app.py`) are read the same way.
+`python -m review_sentiment settings` prints them all with their variables and current values.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from review_sentiment.core.env import read_settings
+
+REPO = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "SENTIMENT_"
+
+# Nothing calls the internet: no Hugging Face Hub lookups, no Gradio telemetry. Set for this
+# process (when not set already) and passed on to the TorchServe processes it starts.
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+
+
+def apply_offline(environ: dict[str, str] | os._Environ = os.environ) -> None:
+    for name, value in OFFLINE_ENV.items():
+        environ.setdefault(name, value)
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    # Built model archives (.mar) that TorchServe loads.
+    model_store: Path = REPO / "model_store"
+    # One running server's folder: key_file.json, endpoints.json, logs/, tmp/.
+    run_dir: Path = REPO / "run"
+    # The model's name in TorchServe's URLs (/predictions/<model_name>).
+    model_name: str = "sentiment"
+    # Address TorchServe listens on; anything beyond loopback keeps token authorization on.
+    bind: str = "127.0.0.1"
+    # Token authorization on TorchServe's APIs; off only on a trusted network (SENTIMENT_AUTH=off).
+    auth: bool = True
+    # Downloaded dataset archives (training and evaluation), each checked against a pinned sha256.
+    data_cache: Path = REPO / ".cache" / "data"
+
+    @classmethod
+    def from_env(cls, environ=os.environ) -> ServiceSettings:
+        return read_settings(cls, ENV_PREFIX, environ)
+
+
+SERVICE = ServiceSettings.from_env()
