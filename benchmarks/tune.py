@@ -15,7 +15,6 @@ import dataclasses
 import gc
 import json
 import math
-import sys
 from pathlib import Path
 
 from benchmarks import accuracy
@@ -26,6 +25,7 @@ from benchmarks.reviews import SEED_LENGTH, reviews
 from benchmarks.systems import model_config, torchserve
 from review_sentiment.core.classifier import SentimentClassifier
 from review_sentiment.core.settings import InferenceSettings
+from review_sentiment.progress import log
 
 DELAYS_MS = (0, 5, 10, 20)
 BATCH_SIZES = (8, 16, 32)
@@ -33,10 +33,6 @@ LAYOUTS = ((1, 2), (2, 1), (1, 1))  # workers x torch threads per worker; 1 x 1 
 CLIENTS = (1, 16)
 # A variant whose 16-client throughput is within this share of the best counts as equally fast.
 THROUGHPUT_TOLERANCE = 0.97
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def sweep_precision(checkpoint: Path, base: dict, window: Window) -> list[dict]:
