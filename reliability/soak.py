@@ -31,6 +31,7 @@ from reliability.harness import frontend, rss_mib, start_server, workers
 from reliability.inputs import PREDICTION, Case, cases
 from review_sentiment import paths
 from review_sentiment.client.rest import TorchServeClient
+from review_sentiment.markdown import markdown_table
 from review_sentiment.serve.server import TorchServeProcess
 
 PREDICT_PATH = f"/predictions/{paths.MODEL_NAME}"
@@ -198,13 +199,14 @@ def markdown(report: SoakReport) -> str:
         f"({data['requests_per_s']}/s; good {data['by_kind'].get('good', 0)}, bad {data['by_kind'].get('bad', 0)}), "
         f"unexpected answers {data['unexpected_count']}, worker restarts {data['worker_restarts']}",
         "",
-        "| process | RSS after warm-up, MiB | RSS at end, MiB | peak, MiB | growth |",
-        "|---|---|---|---|---|",
+        markdown_table(
+            ("process", "RSS after warm-up, MiB", "RSS at end, MiB", "peak, MiB", "growth"),
+            (
+                (part, m["after_warmup_mib"], m["end_mib"], m["peak_mib"], f"{m['growth_pct']:+.1f}%")
+                for part, m in data["memory"].items()
+            ),
+        ),
     ]
-    for part, m in data["memory"].items():
-        lines.append(
-            f"| {part} | {m['after_warmup_mib']} | {m['end_mib']} | {m['peak_mib']} | {m['growth_pct']:+.1f}% |"
-        )
     return "\n".join(lines)
 
 
