@@ -13,6 +13,7 @@ restart, or memory growth over the limit. Writes a JSON report and prints a Mark
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import random
 import statistics
@@ -20,6 +21,8 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -27,6 +30,7 @@ import psutil
 import requests
 import yaml
 
+from benchmarks.loadgen import closed_loop
 from reliability.harness import frontend, rss_mib, start_server, workers
 from reliability.inputs import PREDICTION, Case, cases
 from review_sentiment import paths
@@ -41,6 +45,8 @@ WORDS = (
     "it", "perfect", "value", "smells", "great", "would", "not", "buy", "again", "my", "skin", "feels",
     "soft", "packaging", "arrived", "damaged", "colour", "is", "exactly", "as", "pictured",
 )  # fmt: skip
+# What one request came to: its kind ("good" or "bad") and what went wrong, if anything.
+Exchange = tuple[str, str | None]
 
 
 @dataclass
@@ -145,26 +151,24 @@ def run_load(
     report = SoakReport(seconds=seconds, concurrency=concurrency, warmup_s=seconds * warmup_fraction)
     bad = [c for c in cases(max_chars) if c.expect != PREDICTION and not c.heavy]
     client = TorchServeClient.for_run_dir(server.run_dir, timeout=120)
-    lock = threading.Lock()
     start = time.monotonic()
     deadline = start + seconds
     java = frontend(server)
 
-    def clients(index: int) -> None:
+    def exchange(rng: random.Random) -> Exchange:
+        """One request: its kind (good or bad) and what went wrong, if anything."""
+        case = next_request(rng, max_chars, bad)
+        headers = {"Content-Type": case.content_type} if case.content_type else {}
+        try:
+            response = client.request("POST", "inference", PREDICT_PATH, data=case.body, headers=headers)
+            problem = check(case, response)
+        except (requests.RequestException, ValueError) as error:
+            problem = f"{case.name}: {type(error).__name__}"
+        return ("good" if case.expect == PREDICTION else "bad"), problem
+
+    def client_of(index: int, pool: ThreadPoolExecutor) -> Callable[[], Awaitable[Exchange]]:
         rng = random.Random(seed * 1000 + index)
-        while time.monotonic() < deadline:
-            case = next_request(rng, max_chars, bad)
-            headers = {"Content-Type": case.content_type} if case.content_type else {}
-            try:
-                response = client.request("POST", "inference", PREDICT_PATH, data=case.body, headers=headers)
-                problem = check(case, response)
-            except (requests.RequestException, ValueError) as error:
-                problem = f"{case.name}: {type(error).__name__}"
-            with lock:
-                report.requests += 1
-                report.by_kind["good" if case.expect == PREDICTION else "bad"] += 1
-                if problem:
-                    report.unexpected.append(problem)
+        return lambda: asyncio.get_running_loop().run_in_executor(pool, exchange, rng)
 
     def sampler() -> None:
         while time.monotonic() < deadline + sample_every:
@@ -182,12 +186,17 @@ def run_load(
                 pass  # a worker exiting between listing and reading: the restart shows in the pids
             time.sleep(sample_every)
 
-    threads = [threading.Thread(target=clients, args=(i,)) for i in range(concurrency)]
-    threads.append(threading.Thread(target=sampler))
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    sampling = threading.Thread(target=sampler)
+    sampling.start()
+    # The project's client blocks (requests): each client's exchanges run on a thread of its own.
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        answers = asyncio.run(closed_loop([client_of(i, pool) for i in range(concurrency)], deadline))
+    sampling.join()
+    for _, _, (kind, problem) in answers:
+        report.requests += 1
+        report.by_kind[kind] += 1
+        if problem:
+            report.unexpected.append(problem)
     report.seconds = time.monotonic() - start
     return report
 
