@@ -156,7 +156,6 @@ def run_load(
     java = frontend(server)
 
     def exchange(rng: random.Random) -> Exchange:
-        """One request: its kind (good or bad) and what went wrong, if anything."""
         case = next_request(rng, max_chars, bad)
         headers = {"Content-Type": case.content_type} if case.content_type else {}
         try:
@@ -188,7 +187,7 @@ def run_load(
 
     sampling = threading.Thread(target=sampler)
     sampling.start()
-    # The project's client blocks (requests): each client's exchanges run on a thread of its own.
+    # The project's client blocks (requests): a pool thread for each client, so none waits for one.
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         answers = asyncio.run(closed_loop([client_of(i, pool) for i in range(concurrency)], deadline))
     sampling.join()
