@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from review_sentiment.markdown import markdown_table
+
 PRECISIONS = ("fp32", "bf16", "int8")
 SETS = ("imdb-test", "uci-amazon", "uci-yelp")
 MAX_DROP_POINTS = 0.3
@@ -92,16 +94,23 @@ def markdown(report: dict, machine: str) -> str:
         f"{report['limit_per_set']} reviews per set, the same reviews for every precision (training.evaluate's sets "
         "and sampling). Produced by `python -m benchmarks.benchmark --accuracy`.",
         "",
-        "| precision | " + " | ".join(f"{n} ({results['fp32'][n]['reviews']})" for n in names) + " | largest drop | "
-        f"default allowed (drop <= {report['max_drop_points']}) |",
-        "|---" * (len(names) + 3) + "|",
-    ]
-    for precision, row in results.items():
-        cells = [f"{100 * row[n]['accuracy']:.2f}% ({0.0 - lost[precision][n]:+.2f})" for n in names]
-        worst = max(lost[precision].values())
-        allowed = "yes" if report["eligible"][precision] else "no"
-        lines.append(f"| {precision} | " + " | ".join(cells) + f" | {worst:.2f} | {allowed} |")
-    lines += [
+        markdown_table(
+            (
+                "precision",
+                *(f"{n} ({results['fp32'][n]['reviews']})" for n in names),
+                "largest drop",
+                f"default allowed (drop <= {report['max_drop_points']})",
+            ),
+            (
+                (
+                    precision,
+                    *(f"{100 * row[n]['accuracy']:.2f}% ({0.0 - lost[precision][n]:+.2f})" for n in names),
+                    f"{max(lost[precision].values()):.2f}",
+                    "yes" if report["eligible"][precision] else "no",
+                )
+                for precision, row in results.items()
+            ),
+        ),
         "",
         "Accuracy in %, with the change against fp32 in points. The serving default is the fastest precision "
         "whose row says yes (speed: `--tune`).",

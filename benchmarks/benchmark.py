@@ -22,7 +22,6 @@ import dataclasses
 import datetime as dt
 import gc
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +33,7 @@ from benchmarks.loadgen import Window, prime, run_load  # noqa: E402
 from benchmarks.reviews import LENGTHS, SEED_LENGTH, reviews  # noqa: E402
 from benchmarks.systems import describe_config, flask_baseline, model_config, torchserve  # noqa: E402
 from review_sentiment import paths  # noqa: E402
+from review_sentiment.progress import log  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SYSTEMS = ("in-process", "flask", "torchserve")
@@ -43,10 +43,6 @@ TUNE_WINDOW = (1.0, 6.0)
 # The smoke run checks that everything works, not speed: each cell ends after 16 answers (at
 # most 60 s), so a busy machine slows it down but cannot leave a cell empty.
 SMOKE = {"lengths": (SEED_LENGTH,), "concurrency": (1, 4), "grpc_clients": 4, "window": Window(0.0, 60.0, 16)}
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def _row(system: str, chars: int, clients: int, result) -> dict:

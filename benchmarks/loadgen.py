@@ -7,23 +7,29 @@ clients can be spread over several processes (`processes`), each with its own ev
 
 Only requests answered inside the measured window count: the warm-up before it is discarded,
 and requests still in flight when it closes are awaited but not counted (as wrk does).
+
+The loop itself, `closed_loop`, knows nothing of texts or protocols: the reliability soak runs
+its mixed good and bad requests through it too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import math
 import multiprocessing
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import TypeVar
 
 import numpy as np
 
 # (start, end, ok) of one request, on the system-wide monotonic clock (comparable across processes).
 Sample = tuple[float, float, bool]
 Send = Callable[[str], Awaitable[bool]]
+Outcome = TypeVar("Outcome")
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,27 @@ async def _grpc_sender(target: Target, concurrency: int) -> AsyncIterator[Send]:
         yield send
 
 
+async def closed_loop(
+    clients: Sequence[Callable[[], Awaitable[Outcome]]], stop_at: float, budget: int | None = None
+) -> list[tuple[float, float, Outcome]]:
+    """Each client sends its next request as soon as its last one is answered, until `stop_at`
+    (monotonic clock) or until `budget` requests were sent in all; (start, end, outcome) of each
+    request, in the order they were answered. A client handles its own failures."""
+    samples: list[tuple[float, float, Outcome]] = []
+    issued = 0
+
+    async def client(request: Callable[[], Awaitable[Outcome]]) -> None:
+        nonlocal issued
+        while time.monotonic() < stop_at and (budget is None or issued < budget):
+            issued += 1
+            start = time.monotonic()
+            outcome = await request()
+            samples.append((start, time.monotonic(), outcome))
+
+    await asyncio.gather(*(client(request) for request in clients))
+    return samples
+
+
 async def _drive(
     target: Target,
     texts: Sequence[str],
@@ -121,28 +148,25 @@ async def _drive(
 ) -> tuple[float, list[Sample]]:
     """Run `clients` (client k sends texts k, k + stride, ...) until the window closes; returns
     the start time and the samples. `ready` is called once connected-ready, just before the start."""
-    samples: list[Sample] = []
-    issued = 0
     sender = _rest_sender if target.protocol == "rest" else _grpc_sender
     async with sender(target, len(clients)) as send:
+
+        def client(first: int) -> Callable[[], Awaitable[bool]]:
+            order = itertools.count(first, stride)
+
+            async def request() -> bool:
+                try:
+                    return await send(texts[next(order) % len(texts)])
+                except Exception:  # refused, reset, timed out: whatever the failure, it is an error
+                    return False
+
+            return request
+
         ready()
         start_at = time.monotonic()
-        stop_at = start_at + window.warmup_s + window.duration_s
-
-        async def client(index: int) -> None:
-            nonlocal issued
-            while time.monotonic() < stop_at and (budget is None or issued < budget):
-                issued += 1
-                text = texts[index % len(texts)]
-                index += stride
-                start = time.monotonic()
-                try:
-                    ok = await send(text)
-                except Exception:  # refused, reset, timed out: whatever the failure, it is an error
-                    ok = False
-                samples.append((start, time.monotonic(), ok))
-
-        await asyncio.gather(*(client(k) for k in clients))
+        samples = await closed_loop(
+            [client(k) for k in clients], start_at + window.warmup_s + window.duration_s, budget
+        )
     return start_at, samples
 
 

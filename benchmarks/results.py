@@ -14,6 +14,7 @@ from pathlib import Path
 
 from benchmarks.reviews import SEED_LENGTH
 from review_sentiment.core.machine import cpu_name
+from review_sentiment.markdown import markdown_table
 
 SYSTEM_NAMES = {
     "flask": "Flask + pipeline (seed design)",
@@ -105,24 +106,26 @@ def matrix_markdown(report: dict) -> str:
         f"{window['duration_s']} s measured{cap} (Flask at most {report['flask_max_requests']} requests). "
         "Closed loop: each client sends its next review when the last is answered.",
         "",
-        "| system | review chars | clients | req/s | p50 ms | p95 ms | p99 ms | errors | requests |",
-        "|---|---|---|---|---|---|---|---|---|",
+        markdown_table(
+            ("system", "review chars", "clients", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "requests"),
+            (
+                (SYSTEM_NAMES[r["system"]], r["chars"], r["concurrency"], fmt(r["req_per_s"]))
+                + (fmt(r["p50_ms"], 0), fmt(r["p95_ms"], 0), fmt(r["p99_ms"], 0), r["errors"], r["requests"])
+                for r in rows
+            ),
+        ),
     ]
-    for r in rows:
-        lines.append(
-            f"| {SYSTEM_NAMES[r['system']]} | {r['chars']} | {r['concurrency']} | {fmt(r['req_per_s'])} "
-            f"| {fmt(r['p50_ms'], 0)} | {fmt(r['p95_ms'], 0)} | {fmt(r['p99_ms'], 0)} | {r['errors']} "
-            f"| {r['requests']} |"
-        )
     if report.get("ratios"):
-        lines += ["", "| target (review of 667 chars) | value | rule | result |", "|---|---|---|---|"]
-        for t in report["ratios"]:
-            verdict = "n/a" if t["pass"] is None else ("PASS" if t["pass"] else "FAIL")
-            lines.append(f"| {t['target']} | {fmt(t['value'], 2)} | {t['rule']} | {verdict} |")
+        verdicts = {None: "n/a", True: "PASS", False: "FAIL"}
+        ratio_rows = [(t["target"], fmt(t["value"], 2), t["rule"], verdicts[t["pass"]]) for t in report["ratios"]]
+        lines += ["", markdown_table(("target (review of 667 chars)", "value", "rule", "result"), ratio_rows)]
     if report.get("systems"):
-        lines += ["", "| system | cold start s (start command to first answer) | memory RSS MiB |", "|---|---|---|"]
-        for name, info in report["systems"].items():
-            lines.append(f"| {PROCESS_NAMES[name]} | {fmt(info.get('cold_start_s'))} | {memory_text(info)} |")
+        headers = ("system", "cold start s (start command to first answer)", "memory RSS MiB")
+        process_rows = [
+            (PROCESS_NAMES[name], fmt(info.get("cold_start_s")), memory_text(info))
+            for name, info in report["systems"].items()
+        ]
+        lines += ["", markdown_table(headers, process_rows)]
     return "\n".join(lines) + "\n"
 
 

@@ -22,6 +22,7 @@ from review_sentiment.client.rest import TorchServeClient
 from review_sentiment.endpoints import Endpoints
 from review_sentiment.serve.archive import build_archive
 from review_sentiment.serve.server import TorchServeProcess, worker_processes
+from review_sentiment.waiting import wait_until
 
 FIRST_REVIEW = "Arrived quickly and works as described."
 MIB = 2**20
@@ -62,7 +63,7 @@ def flask_baseline(checkpoint: Path, log_dir: Path, device: str = "cpu", timeout
     with open(log_dir / "flask.log", "ab") as log:
         process = subprocess.Popen(command, cwd=paths.REPO, stdout=log, stderr=subprocess.STDOUT)
     try:
-        _wait_first_answer(url, {}, process, started + timeout, log_dir / "flask.log")
+        _wait_first_answer(url, process, timeout, log_dir / "flask.log")
         yield Running("flask", {"rest": Target("rest", url)}, time.monotonic() - started, {"process": process.pid})
     finally:
         process.terminate()
@@ -73,17 +74,16 @@ def flask_baseline(checkpoint: Path, log_dir: Path, device: str = "cpu", timeout
             process.wait()
 
 
-def _wait_first_answer(url: str, headers: dict, process: subprocess.Popen, deadline: float, log: Path) -> None:
-    while True:
+def _wait_first_answer(url: str, process: subprocess.Popen, timeout: float, log: Path) -> None:
+    def answered() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"the Flask baseline exited with {process.returncode}; see {log}")
         with contextlib.suppress(requests.ConnectionError):
-            response = requests.post(url, data=FIRST_REVIEW.encode(), headers=headers, timeout=60)
-            if response.status_code == 200:
-                return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the Flask baseline gave no answer in time; see {log}")
-        time.sleep(0.1)
+            return requests.post(url, data=FIRST_REVIEW.encode(), timeout=60).status_code == 200
+        return False
+
+    if not wait_until(answered, timeout, interval_s=0.1):
+        raise RuntimeError(f"the Flask baseline gave no answer in time; see {log}")
 
 
 def model_config(base: Path = paths.MODEL_CONFIG, **overrides) -> dict:

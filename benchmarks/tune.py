@@ -15,7 +15,6 @@ import dataclasses
 import gc
 import json
 import math
-import sys
 from pathlib import Path
 
 from benchmarks import accuracy
@@ -26,6 +25,8 @@ from benchmarks.reviews import SEED_LENGTH, reviews
 from benchmarks.systems import model_config, torchserve
 from review_sentiment.core.classifier import SentimentClassifier
 from review_sentiment.core.settings import InferenceSettings
+from review_sentiment.markdown import markdown_table
+from review_sentiment.progress import log
 
 DELAYS_MS = (0, 5, 10, 20)
 BATCH_SIZES = (8, 16, 32)
@@ -33,10 +34,6 @@ LAYOUTS = ((1, 2), (2, 1), (1, 1))  # workers x torch threads per worker; 1 x 1 
 CLIENTS = (1, 16)
 # A variant whose 16-client throughput is within this share of the best counts as equally fast.
 THROUGHPUT_TOLERANCE = 0.97
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def sweep_precision(checkpoint: Path, base: dict, window: Window) -> list[dict]:
@@ -140,17 +137,22 @@ def markdown(report: dict) -> str:
         f"Reviews of {SEED_LENGTH} characters; each cell {window['warmup_s']} s warm-up + {window['duration_s']} s. "
         f"Everything not swept is `config/model-config.yaml`.",
         "",
-        "| CPU precision (in-process) | batch 1 p50 ms | batch "
-        f"{report['base_config']['batchSize']} reviews/s | largest accuracy drop, points | default allowed |",
-        "|---|---|---|---|---|",
     ]
+    precision_rows = []
     for r in report["precision"]:
         drop = max(drops[r["precision"]].values()) if acc else None
         allowed = ("yes" if acc["eligible"][r["precision"]] else "no") if acc else "run --accuracy"
-        lines.append(
-            f"| {r['precision']} | {fmt(r['batch1_p50_ms'])} | {fmt(r['batch_reviews_per_s'])} "
-            f"| {fmt(drop, 2)} | {allowed} |"
+        precision_rows.append(
+            (r["precision"], fmt(r["batch1_p50_ms"]), fmt(r["batch_reviews_per_s"]), fmt(drop, 2), allowed)
         )
+    headers = (
+        "CPU precision (in-process)",
+        "batch 1 p50 ms",
+        f"batch {report['base_config']['batchSize']} reviews/s",
+        "largest accuracy drop, points",
+        "default allowed",
+    )
+    lines.append(markdown_table(headers, precision_rows))
     lines += _server_table(report["batching"], ("batchSize", "maxBatchDelay"))
     lines += _server_table(report["layouts"], ("workers", "threads"))
     rec = report["recommended"]
@@ -165,20 +167,25 @@ def markdown(report: dict) -> str:
 
 
 def _server_table(rows: list[dict], keys: tuple[str, str]) -> list[str]:
-    lines = [
-        "",
-        f"| {keys[0]} | {keys[1]} | 1 client p50 ms | 1 client req/s | 16 clients req/s | 16 clients p95 ms "
-        "| errors | cold start s | memory RSS MiB |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    headers = (
+        *keys,
+        "1 client p50 ms",
+        "1 client req/s",
+        "16 clients req/s",
+        "16 clients p95 ms",
+        "errors",
+        "cold start s",
+        "memory RSS MiB",
+    )
+    cells = []
     for r in rows:
         one, many = r["clients"][1], r["clients"][16]
-        lines.append(
-            f"| {r[keys[0]]} | {r[keys[1]]} | {fmt(one['p50_ms'])} | {fmt(one['req_per_s'])} "
-            f"| {fmt(many['req_per_s'])} | {fmt(many['p95_ms'], 0)} | {one['errors'] + many['errors']} "
-            f"| {fmt(r['cold_start_s'])} | {memory_text(r)} |"
+        errors = one["errors"] + many["errors"]
+        cells.append(
+            (r[keys[0]], r[keys[1]], fmt(one["p50_ms"]), fmt(one["req_per_s"]), fmt(many["req_per_s"]))
+            + (fmt(many["p95_ms"], 0), errors, fmt(r["cold_start_s"]), memory_text(r))
         )
-    return lines
+    return ["", markdown_table(headers, cells)]
 
 
 def write(report: dict, folder: Path) -> str:

@@ -13,6 +13,7 @@ restart, or memory growth over the limit. Writes a JSON report and prints a Mark
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import random
 import statistics
@@ -20,6 +21,8 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -27,10 +30,12 @@ import psutil
 import requests
 import yaml
 
+from benchmarks.loadgen import closed_loop
 from reliability.harness import frontend, rss_mib, start_server, workers
 from reliability.inputs import PREDICTION, Case, cases
 from review_sentiment import paths
 from review_sentiment.client.rest import TorchServeClient
+from review_sentiment.markdown import markdown_table
 from review_sentiment.serve.server import TorchServeProcess
 
 PREDICT_PATH = f"/predictions/{paths.MODEL_NAME}"
@@ -40,6 +45,8 @@ WORDS = (
     "it", "perfect", "value", "smells", "great", "would", "not", "buy", "again", "my", "skin", "feels",
     "soft", "packaging", "arrived", "damaged", "colour", "is", "exactly", "as", "pictured",
 )  # fmt: skip
+# What one request came to: its kind ("good" or "bad") and what went wrong, if anything.
+Exchange = tuple[str, str | None]
 
 
 @dataclass
@@ -144,26 +151,23 @@ def run_load(
     report = SoakReport(seconds=seconds, concurrency=concurrency, warmup_s=seconds * warmup_fraction)
     bad = [c for c in cases(max_chars) if c.expect != PREDICTION and not c.heavy]
     client = TorchServeClient.for_run_dir(server.run_dir, timeout=120)
-    lock = threading.Lock()
     start = time.monotonic()
     deadline = start + seconds
     java = frontend(server)
 
-    def clients(index: int) -> None:
+    def exchange(rng: random.Random) -> Exchange:
+        case = next_request(rng, max_chars, bad)
+        headers = {"Content-Type": case.content_type} if case.content_type else {}
+        try:
+            response = client.request("POST", "inference", PREDICT_PATH, data=case.body, headers=headers)
+            problem = check(case, response)
+        except (requests.RequestException, ValueError) as error:
+            problem = f"{case.name}: {type(error).__name__}"
+        return ("good" if case.expect == PREDICTION else "bad"), problem
+
+    def client_of(index: int, pool: ThreadPoolExecutor) -> Callable[[], Awaitable[Exchange]]:
         rng = random.Random(seed * 1000 + index)
-        while time.monotonic() < deadline:
-            case = next_request(rng, max_chars, bad)
-            headers = {"Content-Type": case.content_type} if case.content_type else {}
-            try:
-                response = client.request("POST", "inference", PREDICT_PATH, data=case.body, headers=headers)
-                problem = check(case, response)
-            except (requests.RequestException, ValueError) as error:
-                problem = f"{case.name}: {type(error).__name__}"
-            with lock:
-                report.requests += 1
-                report.by_kind["good" if case.expect == PREDICTION else "bad"] += 1
-                if problem:
-                    report.unexpected.append(problem)
+        return lambda: asyncio.get_running_loop().run_in_executor(pool, exchange, rng)
 
     def sampler() -> None:
         while time.monotonic() < deadline + sample_every:
@@ -181,12 +185,17 @@ def run_load(
                 pass  # a worker exiting between listing and reading: the restart shows in the pids
             time.sleep(sample_every)
 
-    threads = [threading.Thread(target=clients, args=(i,)) for i in range(concurrency)]
-    threads.append(threading.Thread(target=sampler))
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    sampling = threading.Thread(target=sampler)
+    sampling.start()
+    # The project's client blocks (requests): a pool thread for each client, so none waits for one.
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        answers = asyncio.run(closed_loop([client_of(i, pool) for i in range(concurrency)], deadline))
+    sampling.join()
+    for _, _, (kind, problem) in answers:
+        report.requests += 1
+        report.by_kind[kind] += 1
+        if problem:
+            report.unexpected.append(problem)
     report.seconds = time.monotonic() - start
     return report
 
@@ -198,13 +207,14 @@ def markdown(report: SoakReport) -> str:
         f"({data['requests_per_s']}/s; good {data['by_kind'].get('good', 0)}, bad {data['by_kind'].get('bad', 0)}), "
         f"unexpected answers {data['unexpected_count']}, worker restarts {data['worker_restarts']}",
         "",
-        "| process | RSS after warm-up, MiB | RSS at end, MiB | peak, MiB | growth |",
-        "|---|---|---|---|---|",
+        markdown_table(
+            ("process", "RSS after warm-up, MiB", "RSS at end, MiB", "peak, MiB", "growth"),
+            (
+                (part, m["after_warmup_mib"], m["end_mib"], m["peak_mib"], f"{m['growth_pct']:+.1f}%")
+                for part, m in data["memory"].items()
+            ),
+        ),
     ]
-    for part, m in data["memory"].items():
-        lines.append(
-            f"| {part} | {m['after_warmup_mib']} | {m['end_mib']} | {m['peak_mib']} | {m['growth_pct']:+.1f}% |"
-        )
     return "\n".join(lines)
 
 

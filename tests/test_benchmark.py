@@ -4,15 +4,17 @@ figures into decisions. Benchmarks are not timed tests: no figure is compared to
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import subprocess
 import sys
+import time
 
 import pytest
 
 from benchmarks import accuracy, tune
-from benchmarks.loadgen import summarize
+from benchmarks.loadgen import closed_loop, summarize
 from benchmarks.results import ratios
 from benchmarks.reviews import LENGTHS, NEGATIVE, POSITIVE, SEED_LENGTH, SEED_REVIEW, reviews
 from review_sentiment import paths
@@ -71,6 +73,15 @@ def test_summarize_ends_the_window_at_the_last_answer_when_a_budget_stopped_earl
     assert result.seconds == 2.0 and result.req_per_s == pytest.approx(1.0)
     empty = summarize([], 0.0, 1.0)
     assert empty.requests == 0 and math.isnan(empty.p50_ms) and empty.to_dict()["p50_ms"] is None
+
+
+def test_closed_loop_stops_at_the_request_budget_and_times_each_request():
+    async def request() -> str:
+        await asyncio.sleep(0.01)
+        return "answered"
+
+    samples = asyncio.run(closed_loop([request, request], stop_at=time.monotonic() + 60, budget=5))
+    assert len(samples) == 5 and all(outcome == "answered" and end > start for start, end, outcome in samples)
 
 
 def test_reviews_are_deterministic_real_sentences_of_the_asked_length():

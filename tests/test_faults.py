@@ -26,6 +26,7 @@ from reliability.harness import start_server, workers
 from reliability.soak import markdown, run_load
 from review_sentiment.client.rest import ApiError, TorchServeClient
 from review_sentiment.client.retry import RETRY_DELAYS_S
+from review_sentiment.waiting import wait_until
 from tests.conftest import TEST_MODEL_CONFIG
 
 pytestmark = pytest.mark.serving
@@ -96,12 +97,14 @@ def stopped(*processes: psutil.Process):
 def wait_for_ready_workers(client: TorchServeClient, count: int, limit: float, gone: int | None = None) -> float:
     """Seconds until the model has `count` READY workers (none of them pid `gone`)."""
     start = time.monotonic()
-    while time.monotonic() - start < limit:
+
+    def enough() -> bool:
         ready = [w for w in client.describe()[0]["workers"] if w["status"] == "READY" and w["pid"] != gone]
-        if len(ready) >= count:
-            return time.monotonic() - start
-        time.sleep(0.2)
-    raise AssertionError(f"fewer than {count} READY workers after {limit} s")
+        return len(ready) >= count
+
+    if not wait_until(enough, limit, interval_s=0.2):
+        raise AssertionError(f"fewer than {count} READY workers after {limit} s")
+    return time.monotonic() - start
 
 
 def batch_size_sum(client: TorchServeClient) -> float:
@@ -115,9 +118,14 @@ def computed_after_one_more(client: TorchServeClient, text: str) -> float:
     frontend reads the handler's metrics from the worker's log, a little after the answer)."""
     before = batch_size_sum(client)
     client.predict(text)
-    deadline = time.monotonic() + 10
-    while (now := batch_size_sum(client)) < before + 1 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    now = before
+
+    def arrived() -> bool:
+        nonlocal now
+        now = batch_size_sum(client)
+        return now >= before + 1
+
+    wait_until(arrived, 10, interval_s=0.2)
     return now
 
 

@@ -10,7 +10,6 @@ import io
 import re
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 
 from review_sentiment.client.rest import TorchServeClient
 from review_sentiment.endpoints import Endpoints
+from review_sentiment.waiting import wait_until
 
 pytestmark = [
     pytest.mark.ui,
@@ -401,11 +401,11 @@ def test_each_session_gets_its_own_result_file_and_it_expires(short_lived_ui):
         assert reviews == [f"user {i} review {n}: nice" for n in range(6)]
     written = list(app.result_files.root.rglob("*.csv"))
     assert len(written) == 2
-    deadline = time.monotonic() + RESULT_TTL_S + 15
-    while time.monotonic() < deadline and (
-        any(p.exists() for p in written) or any(requests.get(f["url"], timeout=30).ok for f in files)
-    ):
-        time.sleep(0.5)
+
+    def gone() -> bool:
+        return not any(p.exists() for p in written) and not any(requests.get(f["url"], timeout=30).ok for f in files)
+
+    wait_until(gone, RESULT_TTL_S + 15)
     assert not any(p.exists() for p in written), "the app's result files outlived their time"
     assert not any(requests.get(f["url"], timeout=30).ok for f in files), "Gradio still serves the results"
 
@@ -520,7 +520,4 @@ def test_closing_the_tab_deletes_the_sessions_result_files(browser: Browser, sho
     expect(page.locator("#download a").first).to_be_visible()  # the batch is done (not its progress)
     (folder,) = set(app.result_files.root.iterdir()) - before
     context.close()  # the tab goes away: Gradio's unload ends the session
-    deadline = time.monotonic() + 30
-    while folder.exists() and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert not folder.exists()
+    assert wait_until(lambda: not folder.exists(), 30)

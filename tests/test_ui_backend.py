@@ -6,12 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import threading
-import time
 
 import pytest
 
 from review_sentiment.client.rest import TorchServeClient
 from review_sentiment.endpoints import Endpoints
+from review_sentiment.waiting import wait_until
 from ui import backend
 
 
@@ -39,10 +39,8 @@ def test_result_files_are_unique_per_session_and_expire(tmp_path):
         assert path.read_text() == f"text\nreview of writer {i}\n"
         assert path.parent == files.folder(f"session-{i % 2}")
     assert files.folder("session-0") != files.folder("session-1")
-    deadline = time.monotonic() + 10
-    while any(p.exists() for p in written) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(p.exists() for p in written), "result files outlived their time"
+    gone = wait_until(lambda: not any(p.exists() for p in written), 10, interval_s=0.1)
+    assert gone, "result files outlived their time"
 
 
 def test_a_session_end_deletes_its_files_only(tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from review_sentiment.markdown import markdown_table
 from training.scoring import LENGTH_BUCKETS, SPEED_RUNS
 
 # --- plots ------------------------------------------------------------------------------
@@ -89,54 +90,47 @@ def _system_rows(sets: dict[str, dict], systems: dict[str, str]):
             yield name, result, i == 0, label, result[system]
 
 
-def _quality_table(sets: dict[str, dict], systems: dict[str, str]) -> list[str]:
-    lines = [
-        "| set | reviews | system | accuracy | macro F1 | ROC-AUC | ECE |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for name, result, first, label, m in _system_rows(sets, systems):
-        lines.append(
-            f"| {name if first else ''} | {result['size'] if first else ''} | {label} | {_num(m['accuracy'])} "
-            f"| {_num(m['macro_f1'])} | {_num(m['roc_auc'])} | {_num(m['ece'])} |"
-        )
-    return lines
+QUALITY_KEYS = ("accuracy", "macro_f1", "roc_auc", "ece")
+SPEED_KEYS = ("batch_1_ms_per_review", "batch_32_ms_per_review")
 
 
-def _detail_table(sets: dict[str, dict], systems: dict[str, str]) -> list[str]:
-    lines = [
-        "| set | system | negative P / R / F1 | positive P / R / F1 | confusion [[TN, FP], [FN, TP]] |",
-        "|---|---|---|---|---|",
+def _quality_table(sets: dict[str, dict], systems: dict[str, str]) -> str:
+    rows = [
+        (name if first else "", result["size"] if first else "", label, *(_num(m[k]) for k in QUALITY_KEYS))
+        for name, result, first, label, m in _system_rows(sets, systems)
     ]
+    return markdown_table(("set", "reviews", "system", "accuracy", "macro F1", "ROC-AUC", "ECE"), rows)
+
+
+def _detail_table(sets: dict[str, dict], systems: dict[str, str]) -> str:
+    headers = ("set", "system", "negative P / R / F1", "positive P / R / F1", "confusion [[TN, FP], [FN, TP]]")
+    rows = []
     for name, _, _, label, m in _system_rows(sets, systems):
         cells = [
             " / ".join(_num(m["per_class"][c][k], 2) for k in ("precision", "recall", "f1"))
             for c in ("negative", "positive")
         ]
-        lines.append(f"| {name} | {label} | {cells[0]} | {cells[1]} | {m['confusion_matrix']['matrix']} |")
-    return lines
+        rows.append((name, label, *cells, m["confusion_matrix"]["matrix"]))
+    return markdown_table(headers, rows)
 
 
-def _length_table(result: dict) -> list[str]:
+def _length_table(result: dict) -> str:
     """Accuracy per length bucket (characters), each set and all sets pooled, per system."""
     systems = result["systems"]
-    head = " | ".join(f"{b} chars" for b, _, _ in LENGTH_BUCKETS)
-    lines = [f"| set | system | {head} |", "|---|---|" + "---|" * len(LENGTH_BUCKETS)]
-    rows = [(name, r["by_length"]) for name, r in result["sets"].items()] + [("all sets", result["by_length"])]
-    for name, by_length in rows:
+    headers = ("set", "system", *(f"{b} chars" for b, _, _ in LENGTH_BUCKETS))
+    sets = [(name, r["by_length"]) for name, r in result["sets"].items()] + [("all sets", result["by_length"])]
+    rows = []
+    for name, by_length in sets:
         for i, system in enumerate(s for s in systems if s in by_length):
-            cells = " | ".join(
+            cells = (
                 f"{_num(c['accuracy'])} (n={c['n']})" if c["n"] else "-"
                 for c in (by_length[system][b] for b, _, _ in LENGTH_BUCKETS)
             )
-            lines.append(f"| {name if i == 0 else ''} | {systems[system]} | {cells} |")
-    return lines
+            rows.append((name if i == 0 else "", systems[system], *cells))
+    return markdown_table(headers, rows)
 
 
-def _speed_table(size: dict, speed_: dict, systems: dict[str, str]) -> list[str]:
-    lines = [
-        "| system | parameters | size on disk | ms / review, batch 1 | ms / review, batch 32 |",
-        "|---|---|---|---|---|",
-    ]
+def _speed_table(size: dict, speed_: dict, systems: dict[str, str]) -> str:
     disks = {
         system: f"{_num(m['safetensors_mb'], 1)} MB ({m['stored_dtype']} safetensors)"
         for system, m in size.items()
@@ -144,13 +138,12 @@ def _speed_table(size: dict, speed_: dict, systems: dict[str, str]) -> list[str]
     }
     if size.get("baseline"):
         disks["baseline"] = f"{_num(size['baseline']['pickle_mb'], 1)} MB (pickle)"
-    for system, disk in disks.items():
-        s = speed_[system]
-        lines.append(
-            f"| {systems[system]} | {_count(size[system]['parameters'])} | {disk} "
-            f"| {_num(s['batch_1_ms_per_review'], 2)} | {_num(s['batch_32_ms_per_review'], 2)} |"
-        )
-    return lines
+    rows = [
+        (systems[system], _count(size[system]["parameters"]), disk, *(_num(speed_[system][k], 2) for k in SPEED_KEYS))
+        for system, disk in disks.items()
+    ]
+    headers = ("system", "parameters", "size on disk", "ms / review, batch 1", "ms / review, batch 32")
+    return markdown_table(headers, rows)
 
 
 def to_markdown(result: dict) -> str:
@@ -171,7 +164,7 @@ def to_markdown(result: dict) -> str:
     systems = result["systems"]
     if result.get("compare"):
         lines += ["", f"Compared with `{result['compare']}` on the same sets."]
-    lines += ["", "## Quality", "", *_quality_table(result["sets"], systems), "", "Sets:", ""]
+    lines += ["", "## Quality", "", _quality_table(result["sets"], systems), "", "Sets:", ""]
     lines += [f"- **{name}** ({r['size']} reviews): {r['description']}." for name, r in result["sets"].items()]
     spec = result["data_spec"]
     lines += [
@@ -192,9 +185,9 @@ def to_markdown(result: dict) -> str:
             f"Baseline: {b['description']}, fit on the model's {b['train_size']} training reviews "
             f"in {b['fit_seconds']} s.",
         ]
-    lines += ["", "### By length", "", *_length_table(result)]
-    lines += ["", "### Per class", "", *_detail_table(result["sets"], systems)]
-    lines += ["", "## Size and speed", "", *_speed_table(result["size"], result["speed"], systems), ""]
+    lines += ["", "### By length", "", _length_table(result)]
+    lines += ["", "### Per class", "", _detail_table(result["sets"], systems)]
+    lines += ["", "## Size and speed", "", _speed_table(result["size"], result["speed"], systems), ""]
     lines.append(
         f"Median of {SPEED_RUNS[1]} (batch 1) and {SPEED_RUNS[32]} (batch 32) timed calls on the first set's reviews, "
         f"tokenization included; {env['cpu']}, {env['torch_threads']} torch threads, "

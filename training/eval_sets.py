@@ -9,9 +9,9 @@ balance as training) and on the held-out sets.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
+from review_sentiment.progress import log
 from training import data as datasets
 from training import mix
 
@@ -32,10 +32,6 @@ DESCRIPTIONS = {
     "uci-amazon": "UCI Amazon product review sentences (never trained on)",
     "uci-yelp": "UCI Yelp restaurant review sentences (never trained on)",
 }
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def training_info(model_dir: Path) -> dict | None:

@@ -22,10 +22,11 @@ import platform
 import time
 from pathlib import Path
 
+from review_sentiment.progress import log
 from training.baseline import DESCRIPTION as BASELINE_DESCRIPTION
 from training.baseline import baseline_probabilities, baseline_size, fit_baseline
 from training.eval_report import plot_curves, plot_reliability, to_markdown
-from training.eval_sets import data_spec, description, held_out_sets, log, training_info
+from training.eval_sets import data_spec, description, held_out_sets, training_info
 from training.labels import ID2LABEL
 from training.metrics import classification_metrics
 from training.scoring import (

@@ -6,6 +6,7 @@ import statistics
 
 from transformers import PreTrainedTokenizerBase
 
+from review_sentiment.markdown import markdown_table
 from training.data import LabelledSet
 from training.labels import ID2LABEL
 
@@ -40,24 +41,44 @@ def to_markdown(sections: list[dict], loads: list[dict]) -> str:
         "",
         "## Loading",
         "",
-        "| source | rows | kept | not used (why) |",
-        "|---|---|---|---|",
-    ]
-    for load in loads:
-        bad = ", ".join(f"{k}: {v}" for k, v in load["bad"].items() if v) or "none"
-        lines.append(f"| {load['source']} | {load['rows']} | {load['kept']} | {bad} |")
-    lines += [
+        markdown_table(
+            ("source", "rows", "kept", "not used (why)"),
+            map(_load_row, loads),
+        ),
         "",
         "## Sets",
         "",
-        "| set | size | negative | positive | chars p50 / p90 / max | tokens p50 / p90 / max | over max_length |",
-        "|---|---|---|---|---|---|---|",
+        markdown_table(
+            (
+                "set",
+                "size",
+                "negative",
+                "positive",
+                "chars p50 / p90 / max",
+                "tokens p50 / p90 / max",
+                "over max_length",
+            ),
+            map(_set_row, sections),
+        ),
     ]
-    for s in sections:
-        over = next(v for k, v in s.items() if k.startswith("share_over_"))
-        c, t = s["chars"], s["tokens"]
-        lines.append(
-            f"| {s['name']} | {s['size']} | {s['labels']['negative']} | {s['labels']['positive']} "
-            f"| {c['p50']} / {c['p90']} / {c['max']} | {t['p50']} / {t['p90']} / {t['max']} | {over:.1%} |"
-        )
     return "\n".join(lines) + "\n"
+
+
+def _load_row(load: dict) -> tuple:
+    not_used = ", ".join(f"{k}: {v}" for k, v in load["bad"].items() if v) or "none"
+    return load["source"], load["rows"], load["kept"], not_used
+
+
+def _set_row(section: dict) -> tuple:
+    over = next(v for k, v in section.items() if k.startswith("share_over_"))
+    c, t = section["chars"], section["tokens"]
+    labels = section["labels"]
+    return (
+        section["name"],
+        section["size"],
+        labels["negative"],
+        labels["positive"],
+        f"{c['p50']} / {c['p90']} / {c['max']}",
+        f"{t['p50']} / {t['p90']} / {t['max']}",
+        f"{over:.1%}",
+    )

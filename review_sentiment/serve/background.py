@@ -11,11 +11,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import requests
 
 from review_sentiment import paths
+from review_sentiment.waiting import wait_until
 
 
 def _pid_file(name: str):
@@ -51,31 +51,31 @@ def start(name: str, command: list[str], url: str | None, timeout: float = 120) 
     with open(log_dir / f"{name}.log", "ab") as log:
         process = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
     _pid_file(name).write_text(f"{process.pid} {_started_at(process.pid)!r}")
-    deadline = time.monotonic() + timeout
-    while url:
+
+    def answers() -> bool:
         if process.poll() is not None:
             raise SystemExit(f"{name} exited with {process.returncode}; see {log_dir / f'{name}.log'}")
         try:
-            if requests.get(url, timeout=2).status_code < 500:
-                break
+            return requests.get(url, timeout=2).status_code < 500
         except requests.RequestException:  # not listening yet, or listening but too busy to answer
-            pass
-        if time.monotonic() > deadline:
-            stop(name)
-            raise SystemExit(f"{name} did not answer at {url} within {timeout:.0f}s")
-        time.sleep(0.5)
+            return False
+
+    if url and not wait_until(answers, timeout):
+        stop(name)
+        raise SystemExit(f"{name} did not answer at {url} within {timeout:.0f}s")
     return process.pid
 
 
 def still_alive(pids: list[int], timeout: float) -> list[int]:
     """Wait up to `timeout` seconds for `pids` to exit; the ones that did not."""
-    deadline = time.monotonic() + timeout
     alive = list(pids)
-    while alive:
+
+    def all_gone() -> bool:
+        nonlocal alive
         alive = [pid for pid in alive if pid_exists(pid)]
-        if not alive or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+        return not alive
+
+    wait_until(all_gone, timeout, interval_s=0.2)
     return alive
 
 

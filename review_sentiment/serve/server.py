@@ -20,7 +20,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import requests
@@ -30,6 +29,7 @@ from review_sentiment.client.rest import TorchServeClient
 from review_sentiment.endpoints import Endpoints
 from review_sentiment.serve.background import pid_exists, still_alive
 from review_sentiment.settings import OFFLINE_ENV, SERVICE
+from review_sentiment.waiting import wait_until
 
 TORCHSERVE = str(Path(sys.executable).with_name("torchserve"))
 
@@ -205,17 +205,19 @@ class TorchServeProcess:
     def wait_ready(self, client: TorchServeClient, model_names: list[str], timeout: float) -> None:
         """Wait for READY workers (GET /models/<name>), not just /ping, which says Healthy
         before any model is loaded."""
-        deadline = time.monotonic() + timeout
         pending = list(model_names)
-        while pending:
+
+        def all_ready() -> bool:
+            nonlocal pending
             if not self.is_running():
                 raise ServerError(f"TorchServe exited during start-up; see {self.log_dir}/ts_log.log")
             # Not listening yet, too busy to answer yet, or the key file not written yet: try again.
             with contextlib.suppress(requests.ConnectionError, requests.Timeout, FileNotFoundError):
                 pending = [name for name in pending if client.ready_workers(name) == 0]
-            if pending and time.monotonic() > deadline:
-                raise ServerError(f"no READY worker for {pending} after {timeout:.0f}s; see {self.log_dir}")
-            time.sleep(0.5)
+            return not pending
+
+        if not wait_until(all_ready, timeout):
+            raise ServerError(f"no READY worker for {pending} after {timeout:.0f}s; see {self.log_dir}")
 
     def pid(self) -> int | None:
         pid_file = self.tmp_dir / ".model_server.pid"
