@@ -175,6 +175,7 @@ def test_cli_predict_file(server, tmp_path, capsys):
     assert [r["id"] for r in rows] == [str(i) for i in range(12)]
     assert rows[4]["error"] and not rows[4]["label"]
     assert all(r["label"] in ("negative", "positive") for i, r in enumerate(rows) if i != 4)
+    assert list(rows[0]) == ["id", "text", "label", "score", "p_positive", "error"]  # the UI download's columns
     jsonl = tmp_path / "reviews.jsonl"
     jsonl.write_text("\n".join(json.dumps({"text": f"line {i}"}) for i in range(3)) + "\n")
     assert cli.main(["--run-dir", str(server.run_dir), "predict", "--file", str(jsonl)]) == 0
