@@ -13,7 +13,6 @@ SENTIMENT_RUN_DIR, default ./run).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
@@ -21,39 +20,19 @@ from pathlib import Path
 from review_sentiment import paths
 from review_sentiment.client.many import DEFAULT_CONCURRENCY, predict_many
 from review_sentiment.client.rest import ApiError, TorchServeClient
-from review_sentiment.tables import CSV_ENCODING, TableError, read_csv
+from review_sentiment.tables import TableError, Verdict, is_jsonl, read_table, write_csv, write_jsonl
 
 
-def read_reviews(path: Path) -> list[dict]:
-    """Rows of a CSV or JSONL file (UTF-8, a byte-order mark allowed); TableError says what is wrong."""
-    if path.suffix.lower() not in (".jsonl", ".ndjson"):
-        return read_csv(path)[1]
-    rows = []
-    try:
-        with path.open(encoding=CSV_ENCODING) as fh:
-            for number, line in enumerate(fh, start=1):
-                if line.strip():
-                    row = json.loads(line)
-                    if not isinstance(row, dict):
-                        raise TableError(f"{path.name}, line {number}: not a JSON object")
-                    rows.append(row)
-    except UnicodeDecodeError as error:
-        raise TableError(f"{path.name} is not UTF-8 text (undecodable byte at offset {error.start})") from None
-    except json.JSONDecodeError as error:
-        raise TableError(f"{path.name}, line {number}: not valid JSON ({error.msg})") from None
-    return rows
-
-
-def _flat(result: dict) -> dict:
+def _verdict(result: dict) -> Verdict:
     if "error" in result:
-        return {"label": "", "score": "", "error": result["error"].get("message", "")}
-    return {"label": result["label"], "score": f"{result['score']:.4f}", "error": ""}
+        return Verdict(error=result["error"].get("message", ""))
+    return Verdict(result["label"], result["score"], result.get("probabilities", {}).get("positive"))
 
 
 def cmd_predict(client: TorchServeClient, args: argparse.Namespace) -> int:
     if args.file:
         try:
-            rows = read_reviews(Path(args.file))
+            rows = read_table(args.file)[1]
         except (TableError, OSError) as error:
             sys.exit(f"cannot read {args.file}: {error}")
         missing = [i for i, row in enumerate(rows) if not isinstance(row.get(args.text_column), str)]
@@ -71,20 +50,15 @@ def cmd_predict(client: TorchServeClient, args: argparse.Namespace) -> int:
 
 
 def write_results(rows: list[dict], results: list[dict], output: Path | None) -> None:
-    if output is None or output.suffix.lower() in (".jsonl", ".ndjson"):
-        lines = [json.dumps({**row, "prediction": result}) for row, result in zip(rows, results, strict=True)]
-        text = "\n".join(lines) + "\n"
-        if output is None:
-            sys.stdout.write(text)
-        else:
-            output.write_text(text)
+    """JSONL on stdout, or to `output`: a CSV unless its name ends in .jsonl or .ndjson."""
+    if output is None:
+        write_jsonl(sys.stdout, rows, results)
         return
     with output.open("w", newline="", encoding="utf-8") as fh:
-        fields = list(rows[0]) + ["label", "score", "error"] if rows else ["label", "score", "error"]
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        for row, result in zip(rows, results, strict=True):
-            writer.writerow({**row, **_flat(result)})
+        if is_jsonl(output):
+            write_jsonl(fh, rows, results)
+        else:
+            write_csv(fh, rows, [_verdict(result) for result in results])
 
 
 def cmd_describe(client: TorchServeClient, args: argparse.Namespace) -> int:

@@ -3,15 +3,17 @@ with a tiny random DistilBERT, in a run folder of its own with free ports."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from review_sentiment.endpoints import Endpoints  # noqa: E402
-from review_sentiment.serve.archive import build_archive  # noqa: E402
-from review_sentiment.serve.server import TorchServeProcess  # noqa: E402
-from tests.helpers import make_tiny_checkpoint  # noqa: E402
+from review_sentiment.client.rest import TorchServeClient
+from review_sentiment.endpoints import Endpoints
+from review_sentiment.serve.archive import build_archive
+from review_sentiment.serve.server import TorchServeProcess
+from tests.helpers import make_tiny_checkpoint
 
 # Batching is easy to observe with a generous delay; two workers allowed for scaling tests.
 TEST_MODEL_CONFIG = {
@@ -27,6 +29,16 @@ TEST_MODEL_CONFIG = {
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "checkpoint")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, tiny_checkpoint) -> Path:
+    """A model folder as TorchServe unpacks the .mar into, for handler tests (one per module)."""
+    from handler.sentiment_handler import CHECKPOINT_DIR  # TorchServe's modules: only where needed
+
+    folder = tmp_path_factory.mktemp("model_dir")
+    shutil.copytree(tiny_checkpoint, folder / CHECKPOINT_DIR)
+    return folder
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +57,9 @@ def server(tmp_path_factory, model_store):
     process.start("sentiment=sentiment.mar", Endpoints.free(), timeout=180)
     yield process
     process.stop()
+
+
+@pytest.fixture
+def client(server) -> TorchServeClient:
+    """The project's REST client for the session `server`, fresh per test (tests rotate its keys)."""
+    return TorchServeClient.for_run_dir(server.run_dir)

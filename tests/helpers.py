@@ -1,14 +1,17 @@
-"""Test helpers: tiny models made on the fly, and TorchServe's real Context for handler tests."""
+"""Test helpers: tiny models made on the fly, TorchServe's real Context for handler tests, and
+checks of the server's answers and metrics."""
 
 from __future__ import annotations
 
 import io
 import json
 import logging
+import re
 from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from pathlib import Path
 
+import pytest
 import torch
 from transformers import AutoTokenizer, DistilBertConfig, DistilBertForSequenceClassification
 
@@ -88,3 +91,28 @@ class JsonHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+def keys_of(run_dir: Path) -> dict[str, str]:
+    """The keys in a server's key_file.json, by API ("inference", "management", "token")."""
+    return {kind: entry["key"] for kind, entry in json.loads((run_dir / "key_file.json").read_text()).items()}
+
+
+def check_prediction(body: dict) -> None:
+    """`body` is exactly a prediction: a label, its score, and probabilities summing to 1."""
+    assert set(body) == {"label", "score", "probabilities"}
+    assert set(body["probabilities"]) == {"negative", "positive"}
+    assert body["label"] in ("negative", "positive")
+    assert body["score"] == pytest.approx(body["probabilities"][body["label"]])
+    assert sum(body["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+
+
+def histogram(metrics_text: str, name: str) -> dict[str, float]:
+    """Bucket counts, _count and _sum of one Prometheus histogram of the handler."""
+    values = {}
+    for line in metrics_text.splitlines():
+        match = re.match(rf'{name}_(bucket|count|sum)\{{.*?(?:le="([^"]+)")?.*\}} ([\d.eE+-]+)$', line)
+        if match:
+            kind, le, value = match.groups()
+            values[f"le={le}" if kind == "bucket" else kind] = float(value)
+    return values

@@ -20,18 +20,14 @@ MAX_CHARS = TEST_MODEL_CONFIG["handler"]["max_chars"]
 CASES = cases(MAX_CHARS)
 
 
-@pytest.fixture(scope="module")
-def client(server) -> TorchServeClient:
-    return TorchServeClient.for_run_dir(server.run_dir)
-
-
 def worker_identities(client: TorchServeClient) -> set[tuple]:
     return {(w["id"], w["pid"], w["startTime"]) for w in client.describe()[0]["workers"]}
 
 
 @pytest.fixture(scope="module")
-def workers_before(client, server) -> tuple[set[tuple], int]:
+def workers_before(server) -> tuple[set[tuple], int]:
     """The workers, and how far the frontend's log went, before this module's first request."""
+    client = TorchServeClient.for_run_dir(server.run_dir)
     return worker_identities(client), (server.log_dir / "ts_log.log").stat().st_size
 
 

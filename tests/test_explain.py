@@ -6,7 +6,6 @@ routing, and /explanations through a real TorchServe (alone, concurrent, mixed w
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,7 +14,7 @@ import requests
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from handler.sentiment_handler import CHECKPOINT_DIR, SentimentHandler
+from handler.sentiment_handler import SentimentHandler
 from review_sentiment.client.rest import ApiError, TorchServeClient
 from review_sentiment.core.classifier import Prediction, SentimentClassifier
 from review_sentiment.core.encoding import token_ids
@@ -31,8 +30,7 @@ from review_sentiment.core.settings import InferenceSettings
 from review_sentiment.endpoints import Endpoints
 from review_sentiment.paths import RELEASED_MODEL
 from review_sentiment.status_codes import http_status
-from tests.helpers import handler_context, start_batch
-from tests.test_serving import check_prediction, histogram
+from tests.helpers import check_prediction, handler_context, histogram, start_batch
 
 EXPLANATION_KEYS = {
     "label",
@@ -276,14 +274,12 @@ def test_explain_settings_from_yaml_and_env():
 
 
 @pytest.fixture(scope="module")
-def handler_batch(tmp_path_factory, tiny_checkpoint):
-    folder = tmp_path_factory.mktemp("model_dir")
-    shutil.copytree(tiny_checkpoint, folder / CHECKPOINT_DIR)
+def handler_batch(model_dir):
     handler = SentimentHandler()
-    handler.initialize(handler_context(folder, {"max_length": 64, "max_chars": 300, "explain_steps": 8}))
+    handler.initialize(handler_context(model_dir, {"max_length": 64, "max_chars": 300, "explain_steps": 8}))
 
     def run(rows: list, explain: list[bool]):
-        context = handler_context(folder)
+        context = handler_context(model_dir)
         # As the frontend sends them: every request carries explain True or False.
         start_batch(context, [{"Content-Type": "text/plain", "explain": str(flag)} for flag in explain])
         return [json.loads(r) for r in handler.handle(rows, context)], context
@@ -316,11 +312,6 @@ def test_handler_routes_each_request_of_a_mixed_batch(handler_batch, first_is_ex
 
 
 # Through a real TorchServe ---------------------------------------------------------------
-
-
-@pytest.fixture
-def client(server) -> TorchServeClient:
-    return TorchServeClient.for_run_dir(server.run_dir)
 
 
 def send_all(client: TorchServeClient, jobs: list[tuple[str, str]]) -> list[tuple[int, dict]]:

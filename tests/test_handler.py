@@ -5,22 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 
 import pytest
 from ts.metrics.metric_type_enum import MetricTypes
 
-from handler.sentiment_handler import CHECKPOINT_DIR, SentimentHandler
+from handler.sentiment_handler import SentimentHandler
 from tests.helpers import LogCapture, handler_context, start_batch
 
 SECRET = "zanzibar-marker-review-4711"
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, tiny_checkpoint):
-    folder = tmp_path_factory.mktemp("model_dir")
-    shutil.copytree(tiny_checkpoint, folder / CHECKPOINT_DIR)
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import http.server
 import ipaddress
-import json
 import shutil
 import socket
 import stat
@@ -31,15 +30,12 @@ from review_sentiment.client.rest import TorchServeClient
 from review_sentiment.endpoints import Endpoints
 from review_sentiment.serve.server import _print_urls
 from tests.conftest import TEST_MODEL_CONFIG
+from tests.helpers import keys_of
 
 pytestmark = pytest.mark.serving
 
 MARKER = "wombat-secret-review-5127"
 KEY_LIFETIME_S = 3  # token_expiration_min=0.05 on the model-API server
-
-
-def keys_of(run_dir) -> dict[str, str]:
-    return {kind: entry["key"] for kind, entry in json.loads((run_dir / "key_file.json").read_text()).items()}
 
 
 def every_file(folder):

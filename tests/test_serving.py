@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,34 +17,11 @@ from review_sentiment.client.keys import KeyFile
 from review_sentiment.client.rest import ApiError, TorchServeClient
 from review_sentiment.endpoints import Endpoints
 from review_sentiment.serve.server import TorchServeProcess
+from tests.helpers import check_prediction, histogram, keys_of
 
 pytestmark = pytest.mark.serving
 
 MARKER = "quokka-privacy-marker-9931"
-
-
-@pytest.fixture
-def client(server) -> TorchServeClient:
-    return TorchServeClient.for_run_dir(server.run_dir)
-
-
-def check_prediction(body: dict) -> None:
-    assert set(body) == {"label", "score", "probabilities"}
-    assert set(body["probabilities"]) == {"negative", "positive"}
-    assert body["label"] in ("negative", "positive")
-    assert body["score"] == pytest.approx(body["probabilities"][body["label"]])
-    assert sum(body["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
-
-
-def histogram(metrics_text: str, name: str) -> dict[str, float]:
-    """Bucket counts, _count and _sum of one Prometheus histogram of the handler."""
-    values = {}
-    for line in metrics_text.splitlines():
-        match = re.match(rf'{name}_(bucket|count|sum)\{{.*?(?:le="([^"]+)")?.*\}} ([\d.eE+-]+)$', line)
-        if match:
-            kind, le, value = match.groups()
-            values[f"le={le}" if kind == "bucket" else kind] = float(value)
-    return values
 
 
 def test_rest_text_and_json(client):
@@ -81,7 +57,7 @@ def test_bad_requests_get_4xx_json(client, api_path, data, content_type, status,
 def test_header_names_in_any_spelling(server, spell):
     """HTTP header names are case-insensitive; TorchServe passes them on as the client wrote them."""
     endpoints = Endpoints.load(server.run_dir)
-    key = json.loads((server.run_dir / "key_file.json").read_text())["inference"]["key"]
+    key = keys_of(server.run_dir)["inference"]
     url = f"{endpoints.inference_url}/predictions/sentiment"
 
     def post(body: bytes, content_type: str) -> requests.Response:
@@ -175,6 +151,7 @@ def test_cli_predict_file(server, tmp_path, capsys):
     assert [r["id"] for r in rows] == [str(i) for i in range(12)]
     assert rows[4]["error"] and not rows[4]["label"]
     assert all(r["label"] in ("negative", "positive") for i, r in enumerate(rows) if i != 4)
+    assert list(rows[0]) == ["id", "text", "label", "score", "p_positive", "error"]  # the UI download's columns
     jsonl = tmp_path / "reviews.jsonl"
     jsonl.write_text("\n".join(json.dumps({"text": f"line {i}"}) for i in range(3)) + "\n")
     assert cli.main(["--run-dir", str(server.run_dir), "predict", "--file", str(jsonl)]) == 0
@@ -201,21 +178,19 @@ def test_token_auth(server, client):
         requests.post(predict_url, data=b"bad key", headers={"Authorization": "Bearer nope"}, timeout=10),
     ):
         assert refused.status_code == 400 and refused.json()["type"] == "InvalidKeyException"
-    keys = json.loads((server.run_dir / "key_file.json").read_text())
+    keys = keys_of(server.run_dir)
     ok = requests.post(
-        predict_url, data=b"with key", headers={"Authorization": f"Bearer {keys['inference']['key']}"}, timeout=10
+        predict_url, data=b"with key", headers={"Authorization": f"Bearer {keys['inference']}"}, timeout=10
     )
     assert ok.status_code == 200
     # The management key does not open the inference API.
-    wrong = requests.post(
-        predict_url, data=b"x", headers={"Authorization": f"Bearer {keys['management']['key']}"}, timeout=10
-    )
+    wrong = requests.post(predict_url, data=b"x", headers={"Authorization": f"Bearer {keys['management']}"}, timeout=10)
     assert wrong.status_code == 400
     # Registering models over the API is off by default.
     register = requests.post(
         f"{endpoints.management_url}/models",
         params={"url": "other.mar"},
-        headers={"Authorization": f"Bearer {keys['management']['key']}"},
+        headers={"Authorization": f"Bearer {keys['management']}"},
         timeout=10,
     )
     # 405 is the switch itself: with the model API on, the missing archive would give a 4xx too.
@@ -229,7 +204,7 @@ def test_rotated_key_file_is_picked_up(server, client):
     operator = KeyFile(server.run_dir / "key_file.json")
     rotated = operator.renew("inference", Endpoints.load(server.run_dir).management_url)
     assert rotated.status_code == 200
-    new = json.loads((server.run_dir / "key_file.json").read_text())["inference"]["key"]
+    new = keys_of(server.run_dir)["inference"]
     assert new != old
     check_prediction(client.predict("after rotation"))  # refused once, re-read, retried
     assert client.keys.key("inference") == new

@@ -1,14 +1,17 @@
-"""One CSV reader for the CLI, the UI's upload and training: a byte-order mark works everywhere,
-and every unreadable file fails with a message in words (no traceback, no review text)."""
+"""One reader and writer of review files for the CLI, the UI and training: a byte-order mark
+works everywhere, every unreadable file fails with a message in words (no traceback, no review
+text), and a results CSV has the input's columns then the prediction's."""
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import pytest
 
 from review_sentiment import cli
-from review_sentiment.tables import TableError, read_csv
+from review_sentiment.tables import TableError, Verdict, guess_text_column, read_csv, read_table, write_csv
 from training import data as datasets
 
 BOM = "\ufeff"
@@ -25,17 +28,47 @@ def test_byte_order_mark_is_not_part_of_the_first_column(tmp_path):
     assert columns == ["text", "label"] and rows[0]["text"] == "Lovely"
 
 
-def test_byte_order_mark_in_the_cli(tmp_path):
+def test_byte_order_mark_in_csv_and_jsonl(tmp_path):
     csv_file = write(tmp_path / "excel.csv", BOM + "text,id\nLovely,1\n")
-    assert cli.read_reviews(csv_file) == [{"text": "Lovely", "id": "1"}]
-    jsonl = write(tmp_path / "excel.jsonl", BOM + '{"text": "Lovely"}\n')
-    assert cli.read_reviews(jsonl) == [{"text": "Lovely"}]
+    assert read_table(csv_file) == (["text", "id"], [{"text": "Lovely", "id": "1"}])
+    jsonl = write(tmp_path / "excel.jsonl", BOM + '{"text": "Lovely"}\n\n{"id": 2, "text": "Fine"}\n')
+    assert read_table(jsonl) == (["text", "id"], [{"text": "Lovely"}, {"id": 2, "text": "Fine"}])
 
 
 def test_byte_order_mark_in_training(tmp_path):
     path = write(tmp_path / "sephora.csv", BOM + "review_text,is_recommended\nLove it,1\nHate it,0\n")
     data = datasets.load_csv(path)
     assert data.texts == ["Love it", "Hate it"] and data.labels == [1, 0]
+
+
+def test_training_reads_jsonl_too(tmp_path):
+    path = write(tmp_path / "reviews.jsonl", '{"review": "Love it", "label": 1}\n{"review": "Hate it", "label": 0}\n')
+    data = datasets.load_csv(path)
+    assert data.texts == ["Love it", "Hate it"] and data.labels == [1, 0]
+
+
+def test_text_column_guesses():
+    assert guess_text_column(["id", "review_text", "rating"]) == "review_text"
+    assert guess_text_column(["review", "text"]) == "text"
+    assert guess_text_column(["id", "notes"]) is None
+
+
+def test_results_csv_keeps_every_input_column_then_the_prediction():
+    out = io.StringIO()
+    inputs = [{"id": "1", "label": "gold"}, {"id": "2", "extra": "x"}]
+    write_csv(out, inputs, [Verdict("positive", 0.91234, 0.91234), Verdict(error="HTTP 400: empty")])
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert list(rows[0]) == ["id", "input_label", "extra", "label", "score", "p_positive", "error"]
+    assert rows[0] == {
+        "id": "1",
+        "input_label": "gold",
+        "extra": "",
+        "label": "positive",
+        "score": "0.9123",
+        "p_positive": "0.9123",
+        "error": "",
+    }
+    assert rows[1]["label"] == rows[1]["score"] == "" and rows[1]["error"] == "HTTP 400: empty"
 
 
 def test_a_short_row_gets_empty_fields(tmp_path):

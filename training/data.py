@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sklearn.model_selection import train_test_split
 
-from review_sentiment.tables import read_csv
+from review_sentiment.tables import guess_text_column, read_table
 from training import sources
 from training.labels import LABEL2ID
 
@@ -27,8 +27,9 @@ _SPACES = re.compile(r"[ \t\r\f\v]+")
 # Label spellings accepted in CSV files, per label id.
 POSITIVE = {"1", "1.0", "positive", "pos", "true", "yes", "recommended"}
 NEGATIVE = {"0", "0.0", "negative", "neg", "false", "no", "not recommended"}
-# Sephora's Kaggle review files, recognised without options.
-SEPHORA_TEXT, SEPHORA_LABEL, SEPHORA_RATING = "review_text", "is_recommended", "rating"
+# Sephora's Kaggle review files, recognised without options (its text column, review_text, is
+# among the reader's text-column guesses).
+SEPHORA_LABEL, SEPHORA_RATING = "is_recommended", "rating"
 
 
 @dataclass
@@ -237,10 +238,11 @@ def load_csv(
     positive: Iterable[str] | None = None,
     negative: Iterable[str] | None = None,
 ) -> LabelledSet:
-    """A user's CSV. Sephora's Kaggle schema works without options: `review_text` with
-    `is_recommended` (1/0), or `rating` (4-5 positive, 1-2 negative, 3 counted as unknown)."""
-    columns, table = read_csv(path)  # a byte-order mark allowed, as in the CLI and the UI
-    text_column = text_column or next((c for c in (SEPHORA_TEXT, "text", "review") if c in columns), None)
+    """A user's CSV, or JSONL (by its suffix). Sephora's Kaggle schema works without options:
+    `review_text` with `is_recommended` (1/0), or `rating` (4-5 positive, 1-2 negative, 3 counted
+    as unknown)."""
+    columns, table = read_table(path)  # the CLI's and the UI's reader: a byte-order mark allowed
+    text_column = text_column or guess_text_column(columns)
     label_column = label_column or next(
         (c for c in (SEPHORA_LABEL, "label", "sentiment", SEPHORA_RATING) if c in columns), None
     )

@@ -83,33 +83,112 @@ document.addEventListener("keydown", (event) => {
 def build_app(client: TorchServeClient, settings: UiSettings | None = None) -> gr.Blocks:
     """The page; `client` decides which TorchServe it talks to."""
     settings = settings or UiSettings.from_env()
+    results = _result_files(settings.result_ttl_s)
+
+    def on_session_end(request: gr.Request) -> None:
+        results.end_session(request.session_hash)
+
+    # Gradio's own copies (uploads, the downloads it serves) are deleted on the same schedule.
+    delete_cache = (max(1, int(min(60, settings.result_ttl_s))), max(1, int(settings.result_ttl_s)))
+    with gr.Blocks(title="Review sentiment", analytics_enabled=False, delete_cache=delete_cache) as app:
+        _build_header(app, client)
+        app.unload(on_session_end)
+        _build_one_review_tab(client)
+        _build_many_reviews_tab(client, settings, results)
+    app.queue(default_concurrency_limit=settings.concurrent_users)
+    app.result_files = results  # type: ignore[attr-defined]  # for tests and the session clean-up
+    return app
+
+
+def _result_files(ttl_s: float) -> backend.ResultFiles:
     root = Path(tempfile.mkdtemp(prefix="sentiment-ui-"))  # result CSVs; whatever is left goes at exit
     atexit.register(shutil.rmtree, root, True)
-    results = backend.ResultFiles(root, settings.result_ttl_s)
+    return backend.ResultFiles(root, ttl_s)
+
+
+def _build_header(app: gr.Blocks, client: TorchServeClient) -> None:
+    """The title and the server's state, shown on load and on Refresh."""
 
     def on_state() -> str:
         return backend.server_state(client)[1]
 
+    gr.Markdown(
+        "# Review sentiment\n"
+        "Says whether a product review is **positive** or **negative**, with the DistilBERT model "
+        f"served by TorchServe at `{client.endpoints.inference_url}`."
+    )
+    with gr.Row(equal_height=True):
+        state = gr.Markdown(elem_id="server-state")
+        refresh = gr.Button("Refresh", size="sm", scale=0, elem_id="refresh")
+    app.load(on_state, outputs=state, api_name="server_state")
+    refresh.click(on_state, outputs=state, api_visibility="private")
+
+
+def _answer(result: backend.SingleResult, timing: str) -> tuple:
+    """The label's probabilities, then the timing line (`timing`, unless it failed) and the error."""
+    timing = timing if not result.error else ""
+    return (
+        result.probabilities,
+        gr.Markdown(value=timing, visible=bool(timing)),
+        gr.Markdown(value=result.error or "", visible=result.error is not None),
+    )
+
+
+def _build_one_review_tab(client: TorchServeClient) -> None:
+    """One review: classify it, or explain which words decided, with example reviews to try."""
+
     def on_classify(text: str):
         result = backend.classify_one(client, text)
-        timing = f"Answered in {result.elapsed_ms:.0f} ms (round trip to TorchServe)." if not result.error else ""
-        return (
-            result.probabilities,
-            gr.Markdown(value=timing, visible=bool(timing)),
-            gr.Markdown(value=result.error or "", visible=result.error is not None),
-        )
+        return _answer(result, f"Answered in {result.elapsed_ms:.0f} ms (round trip to TorchServe).")
 
     def on_explain(text: str):
         result = backend.explain_one(client, text)
-        timing = (
-            f"Explained in {result.elapsed_ms:.0f} ms (Integrated Gradients on TorchServe)." if not result.error else ""
-        )
-        return (
-            result.probabilities,
-            gr.Markdown(value=timing, visible=bool(timing)),
-            gr.Markdown(value=result.error or "", visible=result.error is not None),
-            gr.HTML(value=result.html, visible=bool(result.html)),
-        )
+        timing = f"Explained in {result.elapsed_ms:.0f} ms (Integrated Gradients on TorchServe)."
+        return (*_answer(result, timing), gr.HTML(value=result.html, visible=bool(result.html)))
+
+    with gr.Tab("One review", elem_id="tab-one"):
+        with gr.Row():
+            with gr.Column(scale=3):
+                review = gr.Textbox(
+                    label="Review",
+                    lines=6,
+                    placeholder="Paste a review here, then press Classify or Ctrl+Enter",
+                    elem_id="review",
+                )
+                with gr.Row():
+                    button = gr.Button("Classify", variant="primary", elem_id="classify")
+                    explain_button = gr.Button("Explain: which words decided?", elem_id="explain")
+            with gr.Column(scale=2):
+                result = gr.Label(label="Sentiment", num_top_classes=2, elem_id="result")
+                timing = gr.Markdown(visible=False, elem_id="timing")
+                error = gr.Markdown(visible=False, elem_id="error", elem_classes="message-error")
+        explanation = gr.HTML(visible=False, elem_id="explanation")
+        gr.Examples(examples=[[text] for text in EXAMPLES], inputs=[review], label="Example reviews")
+    button.click(on_classify, inputs=review, outputs=[result, timing, error], api_name="classify").then(
+        lambda: gr.HTML(visible=False), outputs=explanation, api_visibility="private"
+    )
+    explain_button.click(on_explain, inputs=review, outputs=[result, timing, error, explanation], api_name="explain")
+
+
+def _read_upload(path: str) -> tuple[list[str], list[dict[str, str]]]:
+    try:
+        return backend.csv_rows(path)
+    except (backend.TableError, OSError) as error:
+        # The reason in words (bad encoding, a broken or ragged row, gone); never a traceback.
+        log.warning("unreadable upload: %s", type(error).__name__)
+        raise gr.Error(f"Could not read the CSV: {error}") from None
+
+
+def on_upload(path: str | None):
+    """The column choice for a new upload, its review column guessed."""
+    if not path:
+        return gr.Dropdown(choices=[], value=None)
+    columns, _ = _read_upload(path)
+    return gr.Dropdown(choices=columns, value=backend.guess_text_column(columns))
+
+
+def _batch_scorer(client: TorchServeClient, settings: UiSettings, results: backend.ResultFiles):
+    """scored(texts, input rows or None, request, progress): the summary, the table and the download."""
 
     def scored(texts: list[str], sources: list[dict[str, str]] | None, request: gr.Request, progress: gr.Progress):
         if not texts:
@@ -130,105 +209,56 @@ def build_app(client: TorchServeClient, settings: UiSettings | None = None) -> g
         summary += f", {failed} refused (see the error column)." if failed else "."
         return summary, backend.table(rows), gr.File(value=str(output), visible=True)
 
+    return scored
+
+
+def _build_many_reviews_tab(client: TorchServeClient, settings: UiSettings, results: backend.ResultFiles) -> None:
+    """Many reviews, pasted one per line or uploaded as a CSV: a table on the page and a CSV to download."""
+    scored = _batch_scorer(client, settings, results)
+
     def on_lines(text: str, request: gr.Request, progress=gr.Progress()):  # noqa: B008 (Gradio's progress bar)
         return scored(backend.lines_of(text), None, request, progress)
-
-    def read_upload(path: str) -> tuple[list[str], list[dict[str, str]]]:
-        try:
-            return backend.csv_rows(path)
-        except (backend.TableError, OSError) as error:
-            # The reason in words (bad encoding, a broken or ragged row, gone); never a traceback.
-            log.warning("unreadable upload: %s", type(error).__name__)
-            raise gr.Error(f"Could not read the CSV: {error}") from None
 
     def on_csv(path: str | None, column: str | None, request: gr.Request, progress=gr.Progress()):  # noqa: B008
         if not path:
             raise gr.Error("Upload a CSV file first.")
-        columns, rows = read_upload(path)
+        columns, rows = _read_upload(path)
         if column not in columns:
             raise gr.Error(f"Choose the column that holds the reviews (the file has: {', '.join(columns)}).")
         return scored([row.get(column) or "" for row in rows], rows, request, progress)
 
-    def on_upload(path: str | None):
-        if not path:
-            return gr.Dropdown(choices=[], value=None)
-        columns, _ = read_upload(path)
-        return gr.Dropdown(choices=columns, value=backend.guess_text_column(columns))
-
-    def on_session_end(request: gr.Request) -> None:
-        results.end_session(request.session_hash)
-
-    # Gradio's own copies (uploads, the downloads it serves) are deleted on the same schedule.
-    delete_cache = (max(1, int(min(60, settings.result_ttl_s))), max(1, int(settings.result_ttl_s)))
-    with gr.Blocks(title="Review sentiment", analytics_enabled=False, delete_cache=delete_cache) as app:
-        gr.Markdown(
-            "# Review sentiment\n"
-            "Says whether a product review is **positive** or **negative**, with the DistilBERT model "
-            f"served by TorchServe at `{client.endpoints.inference_url}`."
-        )
-        with gr.Row(equal_height=True):
-            state = gr.Markdown(elem_id="server-state")
-            refresh = gr.Button("Refresh", size="sm", scale=0, elem_id="refresh")
-
-        with gr.Tab("One review", elem_id="tab-one"):
-            with gr.Row():
-                with gr.Column(scale=3):
-                    review = gr.Textbox(
-                        label="Review",
-                        lines=6,
-                        placeholder="Paste a review here, then press Classify or Ctrl+Enter",
-                        elem_id="review",
-                    )
-                    with gr.Row():
-                        button = gr.Button("Classify", variant="primary", elem_id="classify")
-                        explain_button = gr.Button("Explain: which words decided?", elem_id="explain")
-                with gr.Column(scale=2):
-                    result = gr.Label(label="Sentiment", num_top_classes=2, elem_id="result")
-                    timing = gr.Markdown(visible=False, elem_id="timing")
-                    error = gr.Markdown(visible=False, elem_id="error", elem_classes="message-error")
-            explanation = gr.HTML(visible=False, elem_id="explanation")
-            gr.Examples(examples=[[text] for text in EXAMPLES], inputs=[review], label="Example reviews")
-
-        with gr.Tab("Many reviews", elem_id="tab-many"):
-            with gr.Tab("Paste lines", elem_id="tab-lines"):
-                lines = gr.Textbox(label="One review per line", lines=8, elem_id="lines")
-                lines_button = gr.Button("Classify all", variant="primary", elem_id="classify-lines")
-            with gr.Tab("Upload a CSV", elem_id="tab-csv"):
-                upload = gr.File(label="CSV file (UTF-8, with a header row)", file_types=[".csv"], elem_id="csv")
-                column = gr.Dropdown(
-                    label="Column with the review text",
-                    choices=[],
-                    allow_custom_value=True,  # API callers name the column; on_csv checks it against the file
-                    elem_id="column",
-                )
-                csv_button = gr.Button("Classify all", variant="primary", elem_id="classify-csv")
-            summary = gr.Markdown(elem_id="batch-summary")
-            batch_table = gr.Dataframe(
-                headers=backend.TABLE_HEADERS,
-                datatype=["number", "str", "str", "number", "str"],
-                interactive=False,
-                wrap=True,
-                elem_id="batch-table",
+    with gr.Tab("Many reviews", elem_id="tab-many"):
+        with gr.Tab("Paste lines", elem_id="tab-lines"):
+            lines = gr.Textbox(label="One review per line", lines=8, elem_id="lines")
+            lines_button = gr.Button("Classify all", variant="primary", elem_id="classify-lines")
+        with gr.Tab("Upload a CSV", elem_id="tab-csv"):
+            upload = gr.File(label="CSV file (UTF-8, with a header row)", file_types=[".csv"], elem_id="csv")
+            column = gr.Dropdown(
+                label="Column with the review text",
+                choices=[],
+                allow_custom_value=True,  # API callers name the column; on_csv checks it against the file
+                elem_id="column",
             )
-            download = gr.File(label="Download the results (CSV)", visible=False, elem_id="download")
+            csv_button = gr.Button("Classify all", variant="primary", elem_id="classify-csv")
+        outputs = _batch_outputs()
+    batches = {"concurrency_id": "batch", "concurrency_limit": max(1, settings.concurrent_users // 2)}
+    lines_button.click(on_lines, inputs=lines, outputs=outputs, api_name="classify_lines", **batches)
+    upload.change(on_upload, inputs=upload, outputs=column, api_visibility="private")
+    csv_button.click(on_csv, inputs=[upload, column], outputs=outputs, api_name="classify_csv", **batches)
 
-        app.load(on_state, outputs=state, api_name="server_state")
-        app.unload(on_session_end)
-        refresh.click(on_state, outputs=state, api_visibility="private")
-        button.click(on_classify, inputs=review, outputs=[result, timing, error], api_name="classify").then(
-            lambda: gr.HTML(visible=False), outputs=explanation, api_visibility="private"
-        )
-        explain_button.click(
-            on_explain, inputs=review, outputs=[result, timing, error, explanation], api_name="explain"
-        )
-        batch_outputs = [summary, batch_table, download]
-        batches = {"concurrency_id": "batch", "concurrency_limit": max(1, settings.concurrent_users // 2)}
-        lines_button.click(on_lines, inputs=lines, outputs=batch_outputs, api_name="classify_lines", **batches)
-        upload.change(on_upload, inputs=upload, outputs=column, api_visibility="private")
-        csv_button.click(on_csv, inputs=[upload, column], outputs=batch_outputs, api_name="classify_csv", **batches)
-    app.queue(default_concurrency_limit=settings.concurrent_users)
-    app.result_files = results  # type: ignore[attr-defined]  # for tests and the session clean-up
-    return app
+
+def _batch_outputs() -> list[gr.components.Component]:
+    """The batch's summary line, its table, and the results CSV to download (shown once there is one)."""
+    summary = gr.Markdown(elem_id="batch-summary")
+    batch_table = gr.Dataframe(
+        headers=backend.TABLE_HEADERS,
+        datatype=["number", "str", "str", "number", "str"],
+        interactive=False,
+        wrap=True,
+        elem_id="batch-table",
+    )
+    download = gr.File(label="Download the results (CSV)", visible=False, elem_id="download")
+    return [summary, batch_table, download]
 
 
 def is_loopback(host: str) -> bool:

@@ -6,7 +6,6 @@ also owns the token keys. Review text is never logged: failures are logged by ki
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import html
 import io
@@ -22,17 +21,16 @@ from pathlib import Path
 
 import requests
 
+from review_sentiment import tables
 from review_sentiment.client.many import iter_predictions
 from review_sentiment.client.rest import ApiError, TorchServeClient, ready_count
 from review_sentiment.core.errors import ErrorKind
-from review_sentiment.tables import TableError, read_csv
+from review_sentiment.tables import TableError
 
 __all__ = ["TableError"]  # raised by csv_rows; the page turns it into a message
 
 log = logging.getLogger(__name__)
 
-# Columns tried, in order, when a CSV is uploaded: the project's own, Sephora's, common names.
-TEXT_COLUMN_GUESSES = ("text", "review_text", "review", "Review", "content", "body", "comment")
 PREVIEW_CHARS = 120  # of each review in the batch table; the downloaded CSV has the whole text
 
 
@@ -149,11 +147,12 @@ def lines_of(text: str) -> list[str]:
 
 def csv_rows(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
     """Header and rows of an uploaded CSV (the CLI's reader); TableError says in words what is wrong."""
-    return read_csv(path)
+    return tables.read_csv(path)
 
 
 def guess_text_column(columns: list[str]) -> str | None:
-    return next((c for c in TEXT_COLUMN_GUESSES if c in columns), columns[0] if columns else None)
+    """The uploaded file's review column: a known name, else the first column."""
+    return tables.guess_text_column(columns) or (columns[0] if columns else None)
 
 
 @dataclass(frozen=True)
@@ -166,7 +165,6 @@ class BatchRow:
 
 
 TABLE_HEADERS = ["#", "review", "label", "score", "error"]
-PREDICTION_COLUMNS = ("label", "score", "p_positive", "error")  # appended to the download's input columns
 
 
 def classify_many(
@@ -218,25 +216,12 @@ def table(rows: Iterable[BatchRow]) -> list[list[object]]:
 def results_csv(rows: Iterable[BatchRow], extra: list[dict[str, str]] | None = None) -> str:
     """The download: every input column (for a CSV upload) or the text, then the prediction."""
     rows = list(rows)
-    extra = extra or [{"text": row.text} for row in rows]
     buffer = io.StringIO()
-    # Every column any row has, in first-seen order (DictWriter refuses a key missing from the
-    # header); an input column named like a prediction column (a labelled file's "label") is kept
-    # as "input_<name>" instead of being overwritten.
-    columns = list(dict.fromkeys(key for source in extra for key in source if isinstance(key, str)))
-    renamed = {c: f"input_{c}" if c in PREDICTION_COLUMNS else c for c in columns}
-    writer = csv.DictWriter(buffer, fieldnames=[*renamed.values(), *PREDICTION_COLUMNS], restval="")
-    writer.writeheader()
-    for source, row in zip(extra, rows, strict=True):
-        writer.writerow(
-            {
-                **{renamed[k]: v for k, v in source.items() if k in renamed},
-                "label": row.label,
-                "score": "" if row.score is None else f"{row.score:.4f}",
-                "p_positive": "" if row.positive is None else f"{row.positive:.4f}",
-                "error": row.error,
-            }
-        )
+    tables.write_csv(
+        buffer,
+        extra or [{"text": row.text} for row in rows],
+        [tables.Verdict(row.label, row.score, row.positive, row.error) for row in rows],
+    )
     return buffer.getvalue()
 
 
