@@ -35,7 +35,7 @@ class ServiceSettings:
     run_dir: Path = REPO / "run"
     # The model's name in TorchServe's URLs (/predictions/<model_name>).
     model_name: str = "sentiment"
-    # Address TorchServe listens on; anything beyond loopback keeps token authorization on.
+    # Address TorchServe listens on (0.0.0.0: every interface, then keep token authorization on).
     bind: str = "127.0.0.1"
     # Token authorization on TorchServe's APIs; off only on a trusted network (SENTIMENT_AUTH=off).
     auth: bool = True

@@ -15,6 +15,7 @@ UI_ENV_PREFIX = "SENTIMENT_UI_"
 class UiSettings:
     # Address the page listens on; beyond loopback it requires sign-in (SENTIMENT_UI_AUTH_FILE).
     host: str = "127.0.0.1"
+    # Port of the page.
     port: int = 7860
     # Requests in flight in batch mode.
     concurrency: int = DEFAULT_CONCURRENCY

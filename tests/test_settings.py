@@ -1,0 +1,52 @@
+"""One settings layer: each setting a dataclass field with an environment twin, read by one loader;
+the README's settings table is generated from the classes."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from review_sentiment.core.env import read_settings
+from review_sentiment.paths import REPO
+from review_sentiment.settings import ServiceSettings
+from review_sentiment.settings_table import settings_markdown
+
+
+@dataclass(frozen=True)
+class Example:
+    count: int = 3
+    ratio: float = 0.5
+    name: str = "a"
+    on: bool = True
+    where: Path = Path("/tmp")
+
+
+def test_environment_beats_config_beats_defaults():
+    assert read_settings(Example, "X_", {}) == Example()
+    got = read_settings(Example, "X_", {"X_COUNT": "7", "X_ON": "off", "X_WHERE": "/srv"}, {"count": 5, "ratio": 2})
+    assert got == Example(count=7, ratio=2.0, on=False, where=Path("/srv"))
+    assert read_settings(Example, "X_", {"X_COUNT": ""}).count == 3  # empty: unset
+
+
+@pytest.mark.parametrize(("name", "raw"), [("X_COUNT", "three"), ("X_ON", "maybe"), ("X_RATIO", "1,5")])
+def test_an_unreadable_value_names_its_variable(name, raw):
+    with pytest.raises(ValueError, match=name):
+        read_settings(Example, "X_", {name: raw})
+
+
+def test_service_settings_from_the_environment():
+    settings = ServiceSettings.from_env({"SENTIMENT_AUTH": "off", "SENTIMENT_RUN_DIR": "/srv/run"})
+    assert settings.auth is False and settings.run_dir == Path("/srv/run") and settings.bind == "127.0.0.1"
+
+
+def test_every_setting_is_documented_and_the_readme_table_is_current():
+    table = settings_markdown()
+    assert "| `SENTIMENT_MAX_LENGTH` | `256` |" in table and "| `SENTIMENT_UI_PORT` | `7860` |" in table
+    assert not re.search(r"\| `[^`]+` \| `[^`]*` \|  \|", table), "a setting without a comment"
+    readme = (REPO / "README.md").read_text()
+    section = re.search(r"<!-- settings:begin -->\n(.*?)<!-- settings:end -->", readme, re.S)
+    assert section, "README.md has no generated settings section"
+    assert section.group(1) == table, "README's settings table is stale: python -m review_sentiment.settings_table"
