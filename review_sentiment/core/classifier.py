@@ -57,8 +57,8 @@ def default_threads(workers: int) -> int:
 
 
 def cpu_precision(setting: str) -> str:
-    """`auto` is bf16 where the CPU has native bf16 (measured here: 1.9x the fp32 throughput,
-    -0.1 point on IMDB), else fp32."""
+    """`auto` is bf16 where the CPU has native bf16, else fp32 (speed and accuracy per precision:
+    benchmarks/results/)."""
     if setting == "auto":
         return "bf16" if cpu_has_bf16() else "fp32"
     return setting
