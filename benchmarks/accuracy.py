@@ -4,7 +4,7 @@ below fp32's on every set.
 
     python -m benchmarks.benchmark --accuracy          # writes benchmarks/results/precision_accuracy.*
 
-The sets and their sampling are the evaluation's (training.evaluate.load_sets: the IMDB test
+The sets and their sampling are the evaluation's (training.api.evaluation_sets: the IMDB test
 split no review of which was trained on, UCI Amazon and Yelp sentences), capped at `limit`
 reviews each; every precision scores the same reviews with the server's handler settings.
 Accuracy does not depend on machine load, so this part can run on a busy machine.
@@ -17,8 +17,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 from review_sentiment.markdown import markdown_table
 
 PRECISIONS = ("fp32", "bf16", "int8")
@@ -29,11 +27,9 @@ MAX_DROP_POINTS = 0.3
 def measure(checkpoint: Path, handler_config: dict, limit: int, batch_size: int = 32) -> dict:
     from review_sentiment.core.classifier import SentimentClassifier
     from review_sentiment.core.settings import InferenceSettings
-    from training.eval_sets import data_spec, held_out_sets, training_info
-    from training.metrics import predicted_labels
-    from training.scoring import model_probabilities
+    from training.api import accuracy, evaluation_sets
 
-    _, all_sets = held_out_sets(data_spec(training_info(checkpoint)), limit)
+    all_sets = evaluation_sets(checkpoint, limit)
     sets = {name: all_sets[name] for name in SETS}
     base = dataclasses.replace(InferenceSettings.from_sources(handler_config), warmup=False)
     results: dict[str, dict] = {}
@@ -43,11 +39,10 @@ def measure(checkpoint: Path, handler_config: dict, limit: int, batch_size: int 
         results[precision] = {}
         for name, data in sets.items():
             start = time.perf_counter()
-            probs = model_probabilities(classifier, data.texts, batch_size)
-            correct = predicted_labels(probs) == np.asarray(data.labels)
+            right = accuracy(classifier, data.texts, data.labels, batch_size)
             results[precision][name] = {
                 "reviews": len(data),
-                "accuracy": float(correct.mean()),
+                "accuracy": right,
                 "seconds": round(time.perf_counter() - start, 1),
             }
     return {

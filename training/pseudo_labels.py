@@ -42,16 +42,11 @@ def negative_probabilities(texts: Sequence[str], labeller: Path = LABELLER, batc
         return json.loads(path.read_text())
     from review_sentiment.core.classifier import SentimentClassifier
     from review_sentiment.core.settings import InferenceSettings
+    from training.scoring import model_probabilities
 
     settings = InferenceSettings(cpu_precision="fp32", explain=False, warmup=False)
     classifier = SentimentClassifier.load(labeller, settings)
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths per batch
-    probabilities = [0.0] * len(texts)
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        predictions, _ = classifier.predict_texts([texts[i] for i in chunk])
-        for i, p in zip(chunk, predictions, strict=True):
-            probabilities[i] = p.probabilities["negative"]
+    probabilities = [1.0 - p for p in model_probabilities(classifier, texts, batch_size).tolist()]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(probabilities))
     return probabilities
