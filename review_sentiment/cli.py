@@ -19,7 +19,8 @@ from pathlib import Path
 
 from review_sentiment import paths
 from review_sentiment.client.many import DEFAULT_CONCURRENCY, predict_many
-from review_sentiment.client.rest import ApiError, TorchServeClient
+from review_sentiment.client.refusals import ServiceError
+from review_sentiment.client.rest import TorchServeClient
 from review_sentiment.tables import TableError, Verdict, is_jsonl, read_table, write_csv, write_jsonl
 
 
@@ -101,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"predict": cmd_predict, "describe": cmd_describe, "scale": cmd_scale}
     try:
         return handlers[args.command](client, args)
-    except ApiError as err:
-        print(f"error: {err}", file=sys.stderr)
+    except ServiceError as err:
+        print(f"error: {err.kind}: {err}", file=sys.stderr)
         return 1
 
 
