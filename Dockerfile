@@ -20,16 +20,20 @@ FROM python-base AS serve-deps
 # PyPI's Linux torch is the multi-GB CUDA build: the CPU image takes PyTorch's CPU wheel instead.
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 COPY requirements.txt /tmp/requirements.txt
-RUN --mount=type=cache,target=/root/.cache/pip \
+# Air-gapped: with wheels in ./wheelhouse (`make wheelhouse` on a connected machine) pip reads
+# only those and no index; with the folder empty (as in git) it uses the indexes.
+RUN --mount=type=cache,target=/root/.cache/pip --mount=type=bind,source=wheelhouse,target=/wheelhouse \
     python -m venv /opt/venv \
+    && if ls /wheelhouse/*.whl >/dev/null 2>&1; then export PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheelhouse; fi \
     && /opt/venv/bin/pip install --index-url "$TORCH_INDEX_URL" -c /tmp/requirements.txt torch \
     && /opt/venv/bin/pip install -c /tmp/requirements.txt \
         transformers safetensors torchserve torch-model-archiver psutil pyyaml requests numpy
 
 FROM python-base AS ui-deps
 COPY requirements.txt /tmp/requirements.txt
-RUN --mount=type=cache,target=/root/.cache/pip \
+RUN --mount=type=cache,target=/root/.cache/pip --mount=type=bind,source=wheelhouse,target=/wheelhouse \
     python -m venv /opt/venv \
+    && if ls /wheelhouse/*.whl >/dev/null 2>&1; then export PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheelhouse; fi \
     && /opt/venv/bin/pip install -c /tmp/requirements.txt gradio requests
 
 # ---- what both images share: the user, the paths, offline settings ----

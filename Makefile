@@ -23,7 +23,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 INSTALLED := $(VENV)/.installed
 TEST_INSTALLED := $(VENV)/.test-installed
 
-.PHONY: install train evaluate release archive serve ui stop test lint bench clean
+.PHONY: install train evaluate release archive serve ui stop test test-images wheelhouse lint bench clean
 
 install: $(INSTALLED)
 
@@ -75,6 +75,19 @@ stop:
 
 test: $(TEST_INSTALLED)
 	$(PY) -m pytest -q
+
+# The container images built and run with podman, as CI does (tests/test_images.py): Debian's
+# podman, a stand-in Python base image made from Debian's archive, and the wheelhouse.
+test-images: $(TEST_INSTALLED) wheelhouse
+	@command -v podman >/dev/null && command -v runc >/dev/null && command -v mmdebstrap >/dev/null || \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q podman runc mmdebstrap
+	deploy/podman/standin-base.sh
+	$(PY) -m pytest -q -m images tests/test_images.py
+
+# Every wheel the images install, for an air-gapped build (Dockerfile); on a connected machine
+# add WHEELHOUSE_ARGS="--extra-index-url https://download.pytorch.org/whl/cpu" for CPU torch.
+wheelhouse: install
+	$(PY) -m deploy.images wheelhouse -q $(WHEELHOUSE_ARGS)
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

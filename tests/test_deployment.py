@@ -26,6 +26,7 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
+from deploy.images import dockerfile_stages, pip_installed
 from review_sentiment import cli, paths
 from review_sentiment.client.rest import TorchServeClient
 from review_sentiment.endpoints import Endpoints
@@ -138,22 +139,6 @@ def test_ui_users_come_from_a_secret_outside_the_repository(stack):
 # ---- Dockerfile ----
 
 
-def dockerfile_stages() -> dict[str, list[str]]:
-    """Instructions of each stage, by stage name; continuation lines joined."""
-    text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text())
-    stages: dict[str, list[str]] = {}
-    current: list[str] = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        match = re.match(r"FROM\s+(\S+)(?:\s+AS\s+(\S+))?", line, re.I)
-        if match:
-            current = stages.setdefault(match.group(2) or match.group(1), [])
-        current.append(line)
-    return stages
-
-
 def test_hadolint_passes_and_can_fail(tmp_path):
     hadolint = str(Path(sys.executable).with_name("hadolint"))
     result = subprocess.run([hadolint, str(DOCKERFILE)], capture_output=True, text=True)
@@ -237,21 +222,6 @@ def test_dockerignore_sends_only_what_the_images_copy():
     ]
     assert [p for p in copied if dockerignored(p, patterns)] == []
     assert [p for p in kept_out if not dockerignored(p, patterns)] == []
-
-
-def pip_installed(stage: list[str]) -> set[str]:
-    """Package names of the `pip install` commands of one stage (options and their values skipped)."""
-    names = set()
-    for step in stage:
-        for command in re.findall(r"pip install (.*?)(?:&&|$)", step):
-            words = command.split()
-            skip = False
-            for word in words:
-                if skip or word.startswith("-"):
-                    skip = word in ("--index-url", "-c", "--constraint", "--extra-index-url")
-                    continue
-                names.add(word)
-    return names
 
 
 def closure(names: set[str]) -> set[str]:

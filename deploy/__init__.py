@@ -1,0 +1,1 @@
+"""Deployment tooling: reading the Dockerfile, the wheelhouse for air-gapped image builds."""
