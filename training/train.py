@@ -167,20 +167,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> Path:
-    args = parse_args(argv)
-    set_seed(args.seed)
-    out = Path(args.output_dir)
-    started = time.time()
-
-    model, tokenizer = load_base(args.base_model)
-    train, val, report_sets, loads = training_data(args)
-
-    def encode(s: datasets.LabelledSet) -> EncodedSet:
-        return EncodedSet(token_ids(tokenizer, s.texts, args.max_length, args.head_fraction), s.labels)
-
+def training_arguments(args: argparse.Namespace, out: Path) -> TrainingArguments:
     cuda = torch.cuda.is_available()
-    targs = TrainingArguments(
+    return TrainingArguments(
         output_dir=str(out / "checkpoints"),
         num_train_epochs=args.epochs,
         per_device_train_batch_size=args.batch_size,
@@ -206,50 +195,89 @@ def main(argv: list[str] | None = None) -> Path:
         train_sampling_strategy="group_by_length",
         dataloader_num_workers=0,
     )
+
+
+def fine_tune(args: argparse.Namespace, model, tokenizer, train: EncodedSet, val: EncodedSet, out: Path):
+    """(trainer after training, the checkpoint it resumed from or None)."""
+    targs = training_arguments(args, out)
     trainer = Trainer(
         model=model,
         args=targs,
-        train_dataset=encode(train),
-        eval_dataset=(val_set := encode(val)),
+        train_dataset=train,
+        eval_dataset=val,
         data_collator=make_collator(tokenizer.pad_token_id),
         compute_metrics=accuracy,
     )
-    last = (
-        None if args.no_resume else get_last_checkpoint(targs.output_dir) if Path(targs.output_dir).is_dir() else None
-    )
+    resumable = not args.no_resume and Path(targs.output_dir).is_dir()
+    last = get_last_checkpoint(targs.output_dir) if resumable else None
     trainer.train(resume_from_checkpoint=last)
+    return trainer, last
 
+
+def save_model(trainer: Trainer, tokenizer, val: EncodedSet, final: Path) -> float:
+    """The best model, calibrated (its temperature in config.json) and stored in fp16; returns T."""
+    temperature = fit_temperature(trainer.model, val, tokenizer.pad_token_id)
+    trainer.model.config.calibration_temperature = temperature  # applied by the serving core
+    trainer.model.to(torch.float16).save_pretrained(final, safe_serialization=True)
+    tokenizer.save_pretrained(final)
+    return temperature
+
+
+def training_record(args: argparse.Namespace, argv: list[str] | None, trainer: Trainer, run: dict) -> dict:
+    """training_info.json: how to rebuild the run and its held-out sets, and what it did."""
+    cuda = torch.cuda.is_available()
+    return {
+        "command": "python -m training.train " + " ".join(sys.argv[1:] if argv is None else argv),
+        "args": vars(args),
+        "data_spec": data_spec(args),
+        "temperature": run["temperature"],
+        "train_size": run["train_size"],
+        "resumed_from": run["resumed_from"],
+        "hardware": {
+            "device": torch.cuda.get_device_name() if cuda else platform.processor() or platform.machine(),
+            "cpu_threads": torch.get_num_threads(),
+            "bf16": trainer.args.bf16,
+        },
+        "seconds_this_run": run["seconds"],
+        "versions": {"torch": torch.__version__, "transformers": __import__("transformers").__version__},
+        "best_checkpoint": trainer.state.best_model_checkpoint,
+        "best_validation_accuracy": trainer.state.best_metric,
+        "log_history": trainer.state.log_history,
+        "data": run["sections"],
+        "load": run["loads"],
+    }
+
+
+def main(argv: list[str] | None = None) -> Path:
+    args = parse_args(argv)
+    set_seed(args.seed)
+    out = Path(args.output_dir)
+    started = time.time()
+
+    model, tokenizer = load_base(args.base_model)
+    train, val, report_sets, loads = training_data(args)
+
+    def encode(s: datasets.LabelledSet) -> EncodedSet:
+        return EncodedSet(token_ids(tokenizer, s.texts, args.max_length, args.head_fraction), s.labels)
+
+    val_set = encode(val)
+    trainer, last = fine_tune(args, model, tokenizer, encode(train), val_set, out)
+    final = out / "model"
     if trainer.is_world_process_zero():
-        final = out / "model"
-        temperature = fit_temperature(trainer.model, val_set, tokenizer.pad_token_id)
-        trainer.model.config.calibration_temperature = temperature  # applied by the serving core
-        trainer.model.to(torch.float16).save_pretrained(final, safe_serialization=True)
-        tokenizer.save_pretrained(final)
+        temperature = save_model(trainer, tokenizer, val_set, final)
         sections = [describe(s, tokenizer, args.max_length) for s in report_sets]
         (out / "data_report.md").write_text(to_markdown(sections, loads))
-        info = {
-            "command": "python -m training.train " + " ".join(sys.argv[1:] if argv is None else argv),
-            "args": vars(args),
-            "data_spec": data_spec(args),
+        run = {
             "temperature": temperature,
             "train_size": len(train),
             "resumed_from": last,
-            "hardware": {
-                "device": torch.cuda.get_device_name() if cuda else platform.processor() or platform.machine(),
-                "cpu_threads": torch.get_num_threads(),
-                "bf16": targs.bf16,
-            },
-            "seconds_this_run": round(time.time() - started),
-            "versions": {"torch": torch.__version__, "transformers": __import__("transformers").__version__},
-            "best_checkpoint": trainer.state.best_model_checkpoint,
-            "best_validation_accuracy": trainer.state.best_metric,
-            "log_history": trainer.state.log_history,
-            "data": sections,
-            "load": loads,
+            "seconds": round(time.time() - started),
+            "sections": sections,
+            "loads": loads,
         }
-        (final / "training_info.json").write_text(json.dumps(info, indent=2))
+        (final / "training_info.json").write_text(json.dumps(training_record(args, argv, trainer, run), indent=2))
         print(f"model written to {final}")
-    return out / "model"
+    return final
 
 
 if __name__ == "__main__":
