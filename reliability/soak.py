@@ -35,6 +35,7 @@ from reliability.harness import frontend, rss_mib, start_server, workers
 from reliability.inputs import PREDICTION, Case, cases
 from review_sentiment import paths
 from review_sentiment.client.rest import TorchServeClient
+from review_sentiment.core.settings import InferenceSettings
 from review_sentiment.markdown import markdown_table
 from review_sentiment.serve.server import TorchServeProcess
 
@@ -142,7 +143,7 @@ def run_load(
     server: TorchServeProcess,
     seconds: float,
     concurrency: int = 8,
-    max_chars: int = 20_000,
+    max_chars: int = InferenceSettings.max_chars,
     warmup_fraction: float = 0.2,
     sample_every: float = 2.0,
     seed: int = 0,
@@ -229,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=paths.REPO / "reports" / "local" / "soak.json")
     args = parser.parse_args(argv)
 
-    max_chars = (yaml.safe_load(args.model_config.read_text()).get("handler") or {}).get("max_chars", 20_000)
+    # The server's own limit: its model-config and environment, as the handler reads them.
+    max_chars = InferenceSettings.from_sources(yaml.safe_load(args.model_config.read_text()).get("handler")).max_chars
     with tempfile.TemporaryDirectory(prefix="soak-") as folder:
         server = start_server(Path(folder), args.checkpoint, args.model_config)
         try:

@@ -50,3 +50,12 @@ def test_every_setting_is_documented_and_the_readme_table_is_current():
     section = re.search(r"<!-- settings:begin -->\n(.*?)<!-- settings:end -->", readme, re.S)
     assert section, "README.md has no generated settings section"
     assert section.group(1) == table, "README's settings table is stale: python -m review_sentiment.settings_table"
+
+
+def test_the_clients_request_size_limit_is_the_servers():
+    """The REST client refuses a body over max_request_size before sending it (the frontend may
+    reset the connection instead of answering 413): the two numbers must be the same."""
+    from review_sentiment.client.rest import MAX_REQUEST_SIZE
+
+    properties = (REPO / "config" / "config.properties").read_text()
+    assert int(re.search(r"^max_request_size=(\d+)$", properties, re.M).group(1)) == MAX_REQUEST_SIZE

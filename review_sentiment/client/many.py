@@ -15,7 +15,8 @@ import requests
 
 from review_sentiment.client.rest import ApiError, TorchServeClient
 
-DEFAULT_CONCURRENCY = 16  # two batches of the default batchSize (8): one computing, one being gathered
+# Two batches of the default batchSize (config/model-config.yaml): one computing, one being gathered.
+DEFAULT_CONCURRENCY = 16
 
 
 def error_result(error: Exception) -> dict:
