@@ -18,12 +18,13 @@ class Verb:
     module: str
     help: str
     prefix: tuple[str, ...] = ()  # arguments put before the user's (a sub-command of that main)
+    function: str = "main"  # what runs, called with the arguments
 
 
 VERBS: dict[str, Verb] = {
     "archive": Verb("review_sentiment.serve.archive", "package a checkpoint into model_store/<model>.mar"),
     "serve": Verb("review_sentiment.serve.server", "start TorchServe with the built archive", ("start",)),
-    "stop": Verb("review_sentiment.commands", "stop the UI and TorchServe started by `make serve`"),
+    "stop": Verb("review_sentiment.commands", "stop the UI and TorchServe started by `make serve`", function="stop"),
     "ui": Verb("ui.app", "run the Gradio page in the foreground (for a running TorchServe)"),
     "predict": Verb("review_sentiment.cli", "classify a text, stdin (-) or a CSV/JSONL file", ("predict",)),
     "describe": Verb("review_sentiment.cli", "show the model's workers and batch settings", ("describe",)),
@@ -34,7 +35,9 @@ VERBS: dict[str, Verb] = {
     "release": Verb("training.release", "replace the released model only if a new one beats it"),
     "bench": Verb("benchmarks.benchmark", "the benchmark matrix (a Markdown table and JSON)"),
     "soak": Verb("reliability.soak", "hours of mixed load against a running server"),
-    "settings": Verb("review_sentiment.commands", "every setting: its environment variable, default and value"),
+    "settings": Verb(
+        "review_sentiment.commands", "every setting: its environment variable, default and value", function="settings"
+    ),
 }
 # The client verbs (predict, describe, scale) also take the client's options before the verb.
 CLIENT_MODULE = "review_sentiment.cli"
@@ -59,10 +62,8 @@ def settings(argv: Sequence[str]) -> None:
     print(settings_markdown(current=True))
 
 
-def _runner(name: str, verb: Verb) -> Callable[[list[str]], object]:
-    if verb.module == __name__:
-        return {"stop": stop, "settings": settings}[name]
-    return importlib.import_module(verb.module).main
+def _runner(verb: Verb) -> Callable[[list[str]], object]:
+    return getattr(importlib.import_module(verb.module), verb.function)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,5 +77,5 @@ def main(argv: list[str] | None = None) -> int:
     if verb is None:
         print(f"unknown verb {argv[0]!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    result = _runner(argv[0], verb)([*verb.prefix, *argv[1:]])
+    result = _runner(verb)([*verb.prefix, *argv[1:]])
     return result if isinstance(result, int) else 0

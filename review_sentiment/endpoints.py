@@ -13,8 +13,7 @@ import socket
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from review_sentiment.core.env import env_name, read_settings
-from review_sentiment.settings import ENV_PREFIX
+from review_sentiment.core.env import ENV_PREFIX, env_name, read_settings
 
 
 @dataclass(frozen=True)

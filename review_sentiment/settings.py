@@ -12,10 +12,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from review_sentiment.core.env import read_settings
+from review_sentiment.core.env import ENV_PREFIX, read_settings
 
 REPO = Path(__file__).resolve().parent.parent
-ENV_PREFIX = "SENTIMENT_"
 
 # Nothing calls the internet: no Hugging Face Hub lookups, no Gradio telemetry. Set for this
 # process (when not set already) and passed on to the TorchServe processes it starts.

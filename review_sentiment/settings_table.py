@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import ast
 import inspect
-import os
+import sys
 import textwrap
 from dataclasses import fields
 from pathlib import Path
 
-from review_sentiment.core.env import env_name
+from review_sentiment.core.env import ENV_PREFIX, env_name, read_settings
 from review_sentiment.markdown import markdown_table
 
 
 def _groups() -> list[tuple[str, type, str]]:
-    from review_sentiment.core.settings import ENV_PREFIX, InferenceSettings
+    from review_sentiment.core.settings import InferenceSettings
     from review_sentiment.endpoints import Endpoints
     from review_sentiment.settings import ServiceSettings
     from ui.settings import UI_ENV_PREFIX, UiSettings
@@ -57,7 +57,7 @@ def settings_markdown(current: bool = False) -> str:
     out = []
     for title, cls, prefix in _groups():
         notes = field_comments(cls)
-        now = cls.from_env() if hasattr(cls, "from_env") else cls.from_sources()  # type: ignore[attr-defined]
+        now = read_settings(cls, prefix) if current else None
         headers = ["variable", "default", *(["now"] if current else []), "what it sets"]
         rows = [
             [
@@ -73,4 +73,4 @@ def settings_markdown(current: bool = False) -> str:
 
 
 if __name__ == "__main__":
-    os.sys.stdout.write(settings_markdown())
+    sys.stdout.write(settings_markdown())

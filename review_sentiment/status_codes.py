@@ -27,12 +27,16 @@ HTTP_STATUS: dict[ErrorKind, int] = {
 # grpc.StatusCode names (the handler does not import grpc). TorchServe 0.12's gRPC frontend
 # answers OK with the handler's JSON body for a request the handler refused; the gRPC client
 # reads that body and reports the kind's code.
-GRPC_CODE: dict[ErrorKind, str] = {
-    kind: {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 404: "NOT_FOUND", 413: "INVALID_ARGUMENT"}.get(
-        status, "UNAVAILABLE" if status == 503 else "UNIMPLEMENTED" if status == 501 else "INTERNAL"
-    )
-    for kind, status in HTTP_STATUS.items()
+_GRPC_BY_HTTP = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    404: "NOT_FOUND",
+    413: "INVALID_ARGUMENT",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE",
 }
+GRPC_CODE: dict[ErrorKind, str] = {kind: _GRPC_BY_HTTP[status] for kind, status in HTTP_STATUS.items()}
 
 
 def http_status(kind: ErrorKind | str) -> int:

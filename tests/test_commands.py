@@ -22,9 +22,10 @@ def test_help_lists_every_verb(capsys):
 
 @pytest.mark.parametrize("verb", sorted(commands.VERBS))
 def test_every_verb_has_a_main(verb):
-    module = commands.VERBS[verb].module
-    runner = commands._runner(verb, commands.VERBS[verb])
-    assert callable(runner) and (module == commands.__name__ or runner is importlib.import_module(module).main)
+    spec = commands.VERBS[verb]
+    runner = commands._runner(spec)
+    assert callable(runner) and runner is getattr(importlib.import_module(spec.module), spec.function)
+    assert spec.function == "main" or spec.module == commands.__name__
 
 
 def test_a_verb_keeps_its_own_options_and_help(capsys):

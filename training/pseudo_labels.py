@@ -40,12 +40,10 @@ def negative_probabilities(texts: Sequence[str], labeller: Path = LABELLER, batc
     path = CACHE_DIR / "pseudo-labels" / f"{_digest(texts, labeller)}.json"
     if path.is_file():
         return json.loads(path.read_text())
-    from review_sentiment.core.classifier import SentimentClassifier
     from review_sentiment.core.settings import InferenceSettings
-    from training.scoring import model_probabilities
+    from training.scoring import load_classifier, model_probabilities
 
-    settings = InferenceSettings(cpu_precision="fp32", explain=False, warmup=False)
-    classifier = SentimentClassifier.load(labeller, settings)
+    classifier = load_classifier(labeller, InferenceSettings().max_length)
     probabilities = [1.0 - p for p in model_probabilities(classifier, texts, batch_size).tolist()]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(probabilities))

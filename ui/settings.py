@@ -6,9 +6,9 @@ import os
 from dataclasses import dataclass
 
 from review_sentiment.client.many import DEFAULT_CONCURRENCY
-from review_sentiment.core.env import read_settings
+from review_sentiment.core.env import ENV_PREFIX, read_settings
 
-UI_ENV_PREFIX = "SENTIMENT_UI_"
+UI_ENV_PREFIX = f"{ENV_PREFIX}UI_"
 
 
 @dataclass(frozen=True)

@@ -95,13 +95,10 @@ class TorchServeClient(ServerClient):
                 ready = self.ready_workers()
             except (ApiError, requests.RequestException, LookupError, TypeError):  # no usable description
                 ready = None
-            kind = (
-                ErrorKind.QUEUE_FULL
-                if ready
-                else ErrorKind.NO_WORKER
-                if ready == 0
-                else ErrorKind.QUEUE_FULL_OR_NO_WORKER
-            )
+            if ready is None:
+                kind = ErrorKind.QUEUE_FULL_OR_NO_WORKER
+            else:
+                kind = ErrorKind.QUEUE_FULL if ready else ErrorKind.NO_WORKER
             message = UNAVAILABLE_MESSAGES[kind]
             return {**body, "type": str(kind), "message": message, "server_message": body.get("message")}
         return body

@@ -16,6 +16,8 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+# The project's settings variables: SENTIMENT_<FIELD> (the UI's: SENTIMENT_UI_<FIELD>).
+ENV_PREFIX = "SENTIMENT_"
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 

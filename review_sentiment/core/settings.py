@@ -7,11 +7,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from review_sentiment.core.env import read_settings
+from review_sentiment.core.env import ENV_PREFIX, read_settings
 
 CPU_PRECISIONS = ("auto", "fp32", "bf16", "int8")
 GPU_PRECISIONS = ("fp16", "bf16", "fp32")
-ENV_PREFIX = "SENTIMENT_"
 MAX_POSITIONS = 512  # DistilBERT's position embeddings; a model may have fewer (checked at load)
 
 
