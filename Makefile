@@ -23,7 +23,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 INSTALLED := $(VENV)/.installed
 TEST_INSTALLED := $(VENV)/.test-installed
 
-.PHONY: install train evaluate release archive serve ui stop test test-images wheelhouse lint bench clean
+.PHONY: install train evaluate release archive serve ui stop test test-images wheelhouse lint bench wrk clean
 
 install: $(INSTALLED)
 
@@ -42,7 +42,12 @@ $(TEST_INSTALLED): $(INSTALLED)
 	@if ! command -v chromium >/dev/null || ! apt-cache show r-cran-modeldata >/dev/null 2>&1; then \
 		$(SUDO) apt-get update -q; fi
 	command -v chromium >/dev/null || DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium
+	$(MAKE) --no-print-directory wrk
 	touch $@
+
+# wrk, the native load client of the benchmark's REST cells (benchmarks/wrk.py).
+wrk:
+	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q wrk
 
 train: install
 	$(CLI) train --output-dir runs/sentiment $(TRAIN_ARGS)
@@ -93,8 +98,9 @@ lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 # The full matrix (~15 min on 2 cores; run it on a quiet machine). BENCH_ARGS=--tune for the
-# sweeps that choose the defaults, --accuracy for accuracy per CPU precision, --smoke to check it works.
-bench: install
+# sweeps that choose the defaults, --accuracy for accuracy per CPU precision, --overhead for where a
+# request's CPU goes, --smoke to check it works.
+bench: install wrk
 	$(CLI) bench --checkpoint $(CHECKPOINT) $(BENCH_ARGS)
 
 # kustomize reads no file outside its folder: deploy/k8s keeps copies of config/ (a test compares them).

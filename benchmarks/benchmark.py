@@ -3,11 +3,15 @@
     python -m benchmarks.benchmark                 # `make bench`: the full matrix (~15 min on 2 cores)
     python -m benchmarks.benchmark --tune          # the sweeps that choose the defaults (~15 min)
     python -m benchmarks.benchmark --accuracy      # accuracy per CPU precision (~10 min, load-independent)
+    python -m benchmarks.benchmark --overhead      # where a request's CPU goes; the stack's own ceiling (~5 min)
     python -m benchmarks.benchmark --smoke --output /tmp/smoke   # 16 requests a cell: does it work
 
 Measured in one run, with the same checkpoint and the same reviews (benchmarks/reviews.py):
-  * flask:       the seed's design, benchmarks/flask_baseline.py (a pipeline, one request at a time);
-  * torchserve:  this project's TorchServe with config/model-config.yaml (REST; gRPC at --grpc-clients);
+  * flask:       the seed's design, benchmarks/flask_baseline.py (a pipeline, one request at a time),
+                 at the server's precision and max_length, and at 667 characters as the seed ran it;
+  * torchserve:  this project's TorchServe with config/model-config.yaml: REST through wrk (Debian's
+                 native load client, with the CPU per request of every process), and at --grpc-clients
+                 REST through the Python client and gRPC;
   * in-process:  review_sentiment.core in this process with the server's settings, batched like the
                  server (batch = clients, at most batchSize): the ceiling on this machine.
 Every cell holds a fixed number of concurrent clients for a fixed time and counts errors. Results go
@@ -28,7 +32,7 @@ from pathlib import Path
 
 # Client processes are spawned and import this module again (as __mp_main__): torch and
 # transformers are imported only inside the functions that need them, so they start fast.
-from benchmarks import accuracy, results  # noqa: E402
+from benchmarks import accuracy, results, wrk  # noqa: E402
 from benchmarks.loadgen import Window, prime, run_load  # noqa: E402
 from benchmarks.reviews import LENGTHS, SEED_LENGTH, reviews  # noqa: E402
 from benchmarks.systems import describe_config, flask_baseline, model_config, torchserve  # noqa: E402
@@ -54,9 +58,30 @@ def _row(system: str, chars: int, clients: int, result) -> dict:
     return row
 
 
+def _served_precision(config: dict, device: str) -> str:
+    """The precision TorchServe serves in with `config` on `device` (fp32 / bf16 / fp16 / int8)."""
+    import torch
+
+    from review_sentiment.core.classifier import served_precision
+    from review_sentiment.core.settings import InferenceSettings
+
+    return served_precision(torch.device(device), InferenceSettings.from_sources(config["handler"]))
+
+
+def flask_variants(config: dict, device: str) -> list[tuple[str, str, int | None]]:
+    """(system, precision, max_length) of the Flask rows: the seed's design at the server's
+    precision and max_length (what the ratio compares), and as the seed ran it (fp32, 512)."""
+    precision = _served_precision(config, device)
+    variants = [("flask-seed", "fp32", None)]
+    if precision != "int8":  # a pipeline cannot run dynamic int8; then only the seed's row
+        variants.insert(0, ("flask", precision, int(config["handler"]["max_length"])))
+    return variants
+
+
 def measure_matrix(args: argparse.Namespace, config: dict, work: Path) -> tuple[list[dict], dict]:
     """Every system x length x clients cell, one system at a time; plus each system's cold
-    start and memory."""
+    start and memory. REST goes through wrk where it is installed (the Python client only at
+    --grpc-clients, beside gRPC, to show what a Python client costs)."""
     checkpoint = Path(args.checkpoint)
     texts = {length: reviews(length) for length in args.lengths}
     cells = [(length, clients) for length in args.lengths for clients in args.concurrency]
@@ -78,26 +103,44 @@ def measure_matrix(args: argparse.Namespace, config: dict, work: Path) -> tuple[
         del classifier
         gc.collect()
     if "flask" in args.systems:
-        log("Flask baseline (seed design)")
         flask_window = dataclasses.replace(args.window, max_requests=args.flask_max_requests)
-        with flask_baseline(checkpoint, work / "flask", args.device) as running:
-            for length, clients in cells:
-                result = run_load(running.targets["rest"], texts[length], clients, flask_window, args.processes)
-                rows.append(_row("flask", length, clients, result))
-            systems["flask"] = {"cold_start_s": running.cold_start_s, "memory": running.memory()}
+        for system, precision, max_length in flask_variants(config, args.device):
+            log(f"Flask baseline (seed design, {precision}, max_length {max_length or 'of the model'})")
+            # The seed's own settings only at the seed's length: that row is a reference, not a system.
+            variant_cells = [c for c in cells if system == "flask" or c[0] == SEED_LENGTH]
+            with flask_baseline(checkpoint, work / system, args.device, precision, max_length) as running:
+                for length, clients in variant_cells:
+                    result = run_load(running.targets["rest"], texts[length], clients, flask_window, args.processes)
+                    rows.append(_row(system, length, clients, result))
+                systems[system] = {"cold_start_s": running.cold_start_s, "memory": running.memory()}
     if "torchserve" in args.systems:
         log(f"TorchServe ({describe_config(config)})")
+        native = wrk.available() and args.processes == 1
+        if not native:
+            log("  wrk not installed (Debian package wrk): REST through the Python client only")
         with torchserve(checkpoint, config, work / "torchserve") as running:
             if args.grpc_clients in args.concurrency:
                 prime(running.targets["grpc"], texts[args.lengths[0]])
             for length, clients in cells:
-                result = run_load(running.targets["rest"], texts[length], clients, args.window, args.processes)
-                rows.append(_row("torchserve-rest", length, clients, result))
+                if native:
+                    wrk_window = dataclasses.replace(args.window, duration_s=_wrk_seconds(args.window))
+                    result = wrk.run_wrk(
+                        running.targets["rest"], texts[length], clients, wrk_window, running.cpu_seconds
+                    )
+                    rows.append(_row("torchserve-wrk", length, clients, result))
+                if not native or clients == args.grpc_clients:
+                    result = run_load(running.targets["rest"], texts[length], clients, args.window, args.processes)
+                    rows.append(_row("torchserve-rest", length, clients, result))
                 if clients == args.grpc_clients:
                     result = run_load(running.targets["grpc"], texts[length], clients, args.window, args.processes)
                     rows.append(_row("torchserve-grpc", length, clients, result))
             systems["torchserve"] = {"cold_start_s": running.cold_start_s, "memory": running.memory()}
     return rows, systems
+
+
+def _wrk_seconds(window) -> float:
+    """wrk stops on time only: a smoke window (a request budget) gets 2 s."""
+    return 2.0 if window.max_requests is not None else window.duration_s
 
 
 def run_matrix(args: argparse.Namespace, mode: str) -> Path:
@@ -141,6 +184,19 @@ def run_tune(args: argparse.Namespace) -> Path:
     return folder
 
 
+def run_overhead(args: argparse.Namespace) -> Path:
+    from benchmarks import overhead
+
+    env = results.environment()
+    with tempfile.TemporaryDirectory(prefix="sentiment-overhead-") as tmp:
+        report = overhead.run(Path(args.checkpoint), Path(tmp), args.window)
+    report["environment"] = env
+    folder = Path(args.output or RESULTS_DIR / f"{dt.date.today()}-overhead")
+    print(overhead.write(report, folder, results.machine_line(env)))
+    log(f"written to {folder}")
+    return folder
+
+
 def run_accuracy(args: argparse.Namespace) -> Path:
     config = model_config(Path(args.model_config))
     env = results.environment()
@@ -160,6 +216,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     mode.add_argument("--smoke", action="store_true", help="one length, 1 and 4 clients, 16 requests a cell")
     mode.add_argument("--tune", action="store_true", help="precision, batching and worker sweeps (667 chars)")
     mode.add_argument("--accuracy", action="store_true", help="accuracy per CPU precision on the evaluation sets")
+    mode.add_argument("--overhead", action="store_true", help="CPU per request by process and part; tiny-model ceiling")
     parser.add_argument("--checkpoint", default=str(paths.RELEASED_MODEL))
     parser.add_argument("--model-config", default=str(paths.MODEL_CONFIG), help="TorchServe's model-config.yaml")
     parser.add_argument("--output", help="results folder (default benchmarks/results/<date>-<mode>)")
@@ -179,7 +236,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.systems) - set(SYSTEMS)
     if unknown:
         parser.error(f"unknown systems {sorted(unknown)}; choose from {SYSTEMS}")
-    default_warmup, default_duration = TUNE_WINDOW if args.tune else MATRIX_WINDOW
+    default_warmup, default_duration = TUNE_WINDOW if args.tune or args.overhead else MATRIX_WINDOW
     args.window = Window(args.warmup or default_warmup, args.duration or default_duration)
     if args.smoke:
         args.lengths, args.concurrency = SMOKE["lengths"], SMOKE["concurrency"]
@@ -192,6 +249,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.accuracy:
         run_accuracy(args)
+    elif args.overhead:
+        run_overhead(args)
     elif args.tune:
         run_tune(args)
     else:

@@ -58,6 +58,9 @@ class Result:
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    # CPU per answered request by process ("frontend", "workers", "client"; "process" in-process),
+    # where the harness measured it.
+    cpu_ms_per_request: dict[str, float] | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready: NaN (no successful answer) becomes None."""

@@ -46,19 +46,42 @@ class Running:
             }
         return {"process_mib": psutil.Process(self.pids["process"]).memory_info().rss / MIB}
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far (user + system, all threads): the frontend and its workers
+        together, or the one process. Differences over a window give CPU per request."""
+        if "frontend" in self.pids:
+            frontend = psutil.Process(self.pids["frontend"])
+            return {"frontend": _cpu(frontend), "workers": sum(_cpu(w) for w in worker_processes(frontend.pid))}
+        return {"process": _cpu(psutil.Process(self.pids["process"]))}
+
+
+def _cpu(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
 
 def _free_port() -> int:
     return Endpoints.free().inference_port
 
 
 @contextlib.contextmanager
-def flask_baseline(checkpoint: Path, log_dir: Path, device: str = "cpu", timeout: float = 300) -> Iterator[Running]:
-    """The seed's Flask design (benchmarks/flask_baseline.py) as a subprocess, until the block ends."""
+def flask_baseline(
+    checkpoint: Path,
+    log_dir: Path,
+    device: str = "cpu",
+    precision: str = "fp32",
+    max_length: int | None = None,
+    timeout: float = 300,
+) -> Iterator[Running]:
+    """The seed's Flask design (benchmarks/flask_baseline.py) as a subprocess, until the block
+    ends; fp32 with the model's own 512 tokens is how the seed ran it."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}/predict"
     log_dir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "benchmarks.flask_baseline", "--checkpoint", str(checkpoint), "--port", str(port)]
-    command += ["--device", device]
+    command += ["--device", device, "--precision", precision]
+    if max_length is not None:
+        command += ["--max-length", str(max_length)]
     started = time.monotonic()
     with open(log_dir / "flask.log", "ab") as log:
         process = subprocess.Popen(command, cwd=paths.REPO, stdout=log, stderr=subprocess.STDOUT)

@@ -14,7 +14,7 @@ from review_sentiment.endpoints import Endpoints
 from review_sentiment.serve.archive import build_archive
 from review_sentiment.serve.server import TorchServeProcess
 from tests.browser import browser, page  # noqa: F401 (fixtures for the UI and image tests)
-from tests.helpers import make_tiny_checkpoint
+from training.tiny_model import make_tiny_checkpoint
 
 # Batching is easy to observe with a generous delay; two workers allowed for scaling tests.
 TEST_MODEL_CONFIG = {

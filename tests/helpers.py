@@ -1,4 +1,4 @@
-"""Test helpers: tiny models made on the fly, TorchServe's real Context for handler tests, and
+"""Test helpers: tiny models made on the fly (training/tiny_model.py), TorchServe's real Context for handler tests, and
 checks of the server's answers and metrics."""
 
 from __future__ import annotations
@@ -12,30 +12,6 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-import torch
-from transformers import AutoTokenizer, DistilBertConfig, DistilBertForSequenceClassification
-
-from training.base_model import minilm_path
-from training.labels import ID2LABEL, LABEL2ID
-
-
-def make_tiny_checkpoint(path: Path, seed: int = 0, positions: int = 512) -> Path:
-    """A 2-layer, dim-32 DistilBERT with random weights and the real uncased WordPiece tokenizer."""
-    torch.manual_seed(seed)
-    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
-    config = DistilBertConfig(
-        vocab_size=tokenizer.vocab_size,
-        dim=32,
-        n_layers=2,
-        n_heads=2,
-        hidden_dim=64,
-        max_position_embeddings=positions,
-        id2label=ID2LABEL,
-        label2id=LABEL2ID,
-    )
-    DistilBertForSequenceClassification(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
 
 
 def handler_context(model_dir: Path, handler_config: dict | None = None, yaml_extra: dict | None = None):

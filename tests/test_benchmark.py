@@ -33,27 +33,33 @@ def test_smoke_run_measures_all_three_systems(tiny_checkpoint, tmp_path):
 
     report = json.loads((output / "results.json").read_text())
     cells = {(r["system"], r["concurrency"]): r for r in report["rows"]}
-    expected = {(s, c) for s in ("in-process", "flask", "torchserve-rest") for c in (1, 4)} | {("torchserve-grpc", 4)}
-    assert set(cells) == expected
+    both = {(s, c) for s in ("in-process", "flask", "flask-seed", "torchserve-wrk") for c in (1, 4)}
+    # REST through the Python client only beside gRPC: wrk drives the REST cells.
+    assert set(cells) == both | {("torchserve-rest", 4), ("torchserve-grpc", 4)}
     for row in cells.values():
         assert row["chars"] == SEED_LENGTH
         assert row["requests"] > 0 and row["errors"] == 0, row
         assert row["req_per_s"] > 0 and 0 < row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"], row
-    for name in ("in-process", "flask", "torchserve"):
+    for name in ("in-process", "flask", "flask-seed", "torchserve"):
         assert report["systems"][name]["cold_start_s"] > 0
+    # wrk's cells carry CPU per request of the frontend, the worker and wrk itself; in-process its own.
+    for clients in (1, 4):
+        cpu = cells["torchserve-wrk", clients]["cpu_ms_per_request"]
+        assert set(cpu) == {"frontend", "workers", "client"} and all(v > 0 for v in cpu.values()), cpu
+        assert cells["in-process", clients]["cpu_ms_per_request"]["process"] > 0
     assert report["systems"]["torchserve"]["memory"]["frontend_mib"] > 0
     assert len(report["systems"]["torchserve"]["memory"]["workers_mib"]) == 1
     # With 1 and 4 clients only the lone-client ratio can be computed; the others say so.
-    by_target = {t["target"]: t for t in report["ratios"]}
-    lone = by_target["TorchServe p50, 1 client / in-process batch-1 p50"]
-    # The verdict is the rule applied to this run's value, and the value is this run's two p50s.
-    assert lone["value"] == pytest.approx(cells["torchserve-rest", 1]["p50_ms"] / cells["in-process", 1]["p50_ms"])
+    lone = next(t for t in report["ratios"] if t["target"].startswith("TorchServe p50") and t["chars"] == SEED_LENGTH)
+    # The verdict is the rule applied to this run's value, and the value is this run's two p50s (wrk's cell).
+    assert lone["value"] == pytest.approx(cells["torchserve-wrk", 1]["p50_ms"] / cells["in-process", 1]["p50_ms"])
     assert lone["rule"] == "<= 1.3" and lone["pass"] is (lone["value"] <= 1.3)
-    assert sum(t["value"] is None for t in report["ratios"]) == 2
+    assert sum(t["value"] is None for t in report["ratios"]) == len(report["ratios"]) - 1
 
     table = (output / "results.md").read_text()
     assert "| TorchServe gRPC | 667 | 4 |" in table and report["environment"]["cpu"] in table
-    assert "| TorchServe REST | 667 | 1 |" in done.stdout and "| target (review of 667 chars) |" in done.stdout
+    assert "| TorchServe REST (wrk) | 667 | 1 |" in done.stdout and "| target | review chars |" in done.stdout
+    assert "| Flask + pipeline, as the seed ran it (fp32, 512 tokens) | 667 | 4 |" in table
     for plot in ("throughput_vs_length.png", "latency_vs_concurrency.png"):
         assert (output / plot).read_bytes()[:8] == PNG_MAGIC
         assert plot in report["plots"]
@@ -99,15 +105,28 @@ def test_target_ratios_pass_and_fail_on_the_rule():
     def row(system, clients, req_per_s, p50):
         return {"system": system, "chars": 667, "concurrency": clients, "req_per_s": req_per_s, "p50_ms": p50}
 
+    def cpu(row, **ms):
+        return {**row, "cpu_ms_per_request": ms}
+
     rows = [
-        row("torchserve-rest", 16, 95.0, 200),
-        row("in-process", 16, 100.0, 150),
+        row("torchserve-rest", 16, 95.0, 200),  # the Python client's cell: wrk's wins where both ran
+        cpu(row("torchserve-wrk", 16, 91.0, 200), frontend=1.0, workers=11.0, client=0.1),
+        cpu(row("in-process", 16, 100.0, 150), process=10.0),
         row("flask", 16, 10.0, 1500),
-        row("torchserve-rest", 1, 20.0, 40.0),
+        row("flask-seed", 16, 5.0, 3000),
+        row("torchserve-wrk", 1, 20.0, 40.0),
         row("in-process", 1, 25.0, 30.0),
     ]
-    verdicts = [(t["value"], t["pass"]) for t in ratios(rows)]
-    assert verdicts == [(pytest.approx(0.95), True), (pytest.approx(9.5), False), (pytest.approx(4 / 3), False)]
+    verdicts = {(t["target"].split(",")[0], t["chars"]): (t["value"], t["pass"]) for t in ratios(rows)}
+    assert verdicts == {
+        ("TorchServe / in-process req/s", 667): (pytest.approx(0.91), True),
+        ("TorchServe p50", 667): (pytest.approx(4 / 3), False),
+        ("serving overhead", 667): (pytest.approx(2.0), False),  # 1 + 11 - 10 ms
+        ("TorchServe / in-process req/s", 100): (None, None),  # no 100-character cells
+        ("TorchServe p50", 100): (None, None),
+        ("serving overhead", 100): (None, None),
+        ("TorchServe / Flask (same precision", 667): (pytest.approx(9.1), False),  # not the seed's fp32/512 row
+    }
 
 
 def test_precision_rule_allows_only_drops_within_three_tenths_of_a_point():
@@ -136,3 +155,78 @@ def test_server_pick_prefers_low_lone_latency_among_the_fastest():
 
     rows = [variant("slow", 50.0, 20.0), variant("delay20", 60.0, 45.0), variant("delay5", 59.0, 26.0)]
     assert tune.pick_server(rows)["name"] == "delay5"
+
+
+def test_a_sampled_stack_is_charged_to_its_innermost_known_part():
+    from benchmarks import stacks
+
+    worker = "<module> (ts/model_service_worker.py:301);Service.predict (ts/service.py:135)"
+    handler = f"{worker};BaseHandler.handle (ts/torch_handler/base_handler.py:458)"
+    inference = f"{handler};SentimentHandler.inference (sentiment_handler.py:68)"
+    core = f"{inference};predict_texts (review_sentiment/core/classifier.py:157)"
+    raw = [
+        f"{core};Module._call_impl (torch/nn/modules/module.py:1789);linear (torch/nn/functional.py:10) 30",
+        f"{core};token_ids (review_sentiment/core/encoding.py:57);__call__ (transformers/tokenization_utils.py:9) 4",
+        f"{core};encode (json/encoder.py:200) 1",  # stdlib leaf: the core frame above it decides
+        f"{handler};SentimentHandler.postprocess (sentiment_handler.py:80);dumps (json/__init__.py:231) 2",
+        f"{handler};add_metric (ts/metrics/metric_cache_abstract.py:50);info (logging/__init__.py:1) 3",
+        f"{worker};retrieve_msg (ts/protocol/otf_message_handler.py:30) 5",
+        "select (selectors.py:1) 7",
+        "",
+    ]
+    samples = stacks.split(raw)
+    assert samples == {
+        stacks.MODEL: 30,
+        "tokenization": 4,
+        "core: validation, padding, softmax, results": 1,
+        "handler: headers, JSON, metrics calls": 2,
+        "TorchServe metrics (handler's and its own)": 3,
+        "TorchServe worker protocol (socket, decode, encode, dispatch)": 5,
+        stacks.OTHER: 7,
+    }
+    # 100 samples/s over 10 requests: the sampled parts in ms per request; the model gets the rest of
+    # the worker's CPU (1.0 s here), which includes torch's intra-op threads that py-spy cannot see.
+    parts = stacks.per_request_ms(samples, rate=100, worker_cpu_s=1.0, requests=10)
+    assert parts["tokenization"] == pytest.approx(4.0) and parts[stacks.OTHER] == pytest.approx(7.0)
+    assert parts[stacks.MODEL] == pytest.approx(100.0 - (4 + 1 + 2 + 3 + 5 + 7))
+
+
+def test_the_wrk_script_sends_each_review_with_the_key_and_refuses_a_terminator():
+    from benchmarks.loadgen import Target
+    from benchmarks.wrk import lua_script
+
+    target = Target("rest", "http://127.0.0.1:1/predictions/sentiment", (("Authorization", "Bearer k3y"),))
+    script = lua_script(target, ['Great "value", 100% {braces}', "Second review."])
+    assert '["Authorization"] = [====[Bearer k3y]====]' in script
+    assert '[====[Great "value", 100% {braces}]====]' in script and "[====[Second review.]====]" in script
+    with pytest.raises(ValueError):
+        lua_script(target, ["a review with ]====] inside"])
+
+
+def test_flask_runs_at_the_served_precision_and_as_the_seed_ran_it():
+    from benchmarks.benchmark import flask_variants
+    from benchmarks.systems import model_config
+
+    config = model_config(handler={"cpu_precision": "bf16", "max_length": 256})
+    assert flask_variants(config, "cpu") == [("flask", "bf16", 256), ("flask-seed", "fp32", None)]
+    int8 = model_config(handler={"cpu_precision": "int8"})
+    assert flask_variants(int8, "cpu") == [("flask-seed", "fp32", None)]  # a pipeline cannot run dynamic int8
+
+
+@pytest.mark.serving
+def test_overhead_run_splits_a_request_and_measures_the_stack_alone(tiny_checkpoint, tmp_path):
+    output = tmp_path / "overhead"
+    command = [sys.executable, "-m", "benchmarks.benchmark", "--overhead", "--checkpoint", str(tiny_checkpoint)]
+    command += ["--warmup", "0.5", "--duration", "2", "--output", str(output)]
+    done = subprocess.run(command, cwd=paths.REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    report = json.loads((output / "overhead.json").read_text())
+    for length, cell in report["split"]["served"].items():
+        assert cell["plain"]["errors"] == 0 and cell["plain"]["req_per_s"] > 0, length
+        # py-spy saw the worker: the protocol's own frames are in every profile.
+        assert cell["samples"].get("TorchServe worker protocol (socket, decode, encode, dispatch)", 0) > 0, cell
+    assert {(r["workers"], r["clients"]) for r in report["ceiling"]} == {(1, 16), (1, 64), (2, 16), (2, 64)}
+    assert all(r["errors"] == 0 and r["cpu_ms_per_request"]["workers"] > 0 for r in report["ceiling"])
+    text = (output / "overhead.md").read_text()
+    assert "| Java frontend |" in text and "one Python worker (one core) can feed" in text

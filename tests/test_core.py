@@ -11,7 +11,7 @@ from review_sentiment.core.errors import EmptyText, MalformedJson, NotUtf8, Requ
 from review_sentiment.core.settings import InferenceSettings
 from review_sentiment.core.validation import payload_of, review_text
 from review_sentiment.status_codes import http_status
-from tests.helpers import make_tiny_checkpoint
+from training.tiny_model import make_tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +191,7 @@ def test_calibration_temperature_scales_confidences_not_labels(tmp_path):
     before the softmax: the same label, a softer score; no temperature means T = 1."""
     import json
 
-    from tests.helpers import make_tiny_checkpoint
+    from training.tiny_model import make_tiny_checkpoint
 
     plain = make_tiny_checkpoint(tmp_path / "plain", seed=3)
     hot = make_tiny_checkpoint(tmp_path / "hot", seed=3)
@@ -217,7 +217,7 @@ def test_explanations_explain_the_calibrated_log_odds(tmp_path):
     import json
     import math
 
-    from tests.helpers import make_tiny_checkpoint
+    from training.tiny_model import make_tiny_checkpoint
 
     path = make_tiny_checkpoint(tmp_path / "hot", seed=5)
     config = json.loads((path / "config.json").read_text())

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import make_tiny_checkpoint
 from training.baseline import baseline_probabilities, fit_baseline
 from training.data import LabelledSet, LoadReport
 from training.metrics import (
@@ -20,6 +19,7 @@ from training.metrics import (
     reliability,
     roc_auc,
 )
+from training.tiny_model import make_tiny_checkpoint
 
 # --- metrics ----------------------------------------------------------------------------
 

@@ -168,7 +168,7 @@ def test_temperature_scaling_recovers_a_known_temperature():
 def test_base_model_loads_a_stored_fp16_checkpoint_in_fp32(tmp_path):
     """Released checkpoints are stored in fp16; fine-tuning one must run in fp32 (fp16 on a CPU
     is unstable and many times slower)."""
-    from tests.helpers import make_tiny_checkpoint
+    from training.tiny_model import make_tiny_checkpoint
 
     path = make_tiny_checkpoint(tmp_path / "fp16")
     model, _ = load_base(str(path))

@@ -12,6 +12,9 @@ from training.data import LabelledSet
 from training.eval_sets import data_spec, held_out_sets, training_info
 from training.metrics import predicted_labels
 from training.scoring import model_probabilities
+from training.tiny_model import make_tiny_checkpoint
+
+__all__ = ["accuracy", "evaluation_sets", "make_tiny_checkpoint"]
 
 
 def evaluation_sets(checkpoint: Path, limit: int | None = None) -> dict[str, LabelledSet]:
