@@ -4,7 +4,10 @@
    frontend, the Python worker and the client (from /proc), the worker's split into TorchServe's
    protocol, the handler, tokenization, the model and the core's own steps (py-spy, in a second,
    profiled window), beside the in-process core's CPU per review for the same load.
-2. The serving stack's ceiling: the same TorchServe set-up serving a tiny random model (2 layers,
+2. What cuts it: one setting changed at a time (JVM, netty threads, OpenMP waiting, batching,
+   workers), each a fresh server: 1-client p50 and 16-client req/s and CPU per request at 100
+   characters, 16-client req/s at 667.
+3. The serving stack's ceiling: the same TorchServe set-up serving a tiny random model (2 layers,
    dim 32), so that nearly all that is left is overhead; requests/s and CPU per request with 1
    and 2 workers. 1000 / (a worker's CPU ms per request) is what one Python worker can feed a
    GPU; the estimate for 2,000 requests/s follows from it.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks import stacks, wrk
@@ -35,6 +39,49 @@ CEILING_CLIENTS = (16, 64)
 CEILING_LAYOUTS = (1, 2)  # workers, one torch thread each
 SPY_RATE = 200  # samples per second
 GPU_TARGET_REQ_S = 2000
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One serving setting changed from the defaults (config/)."""
+
+    name: str
+    config: dict = field(default_factory=dict)  # model-config.yaml keys
+    handler: dict = field(default_factory=dict)  # its handler: section
+    properties: dict[str, str] = field(default_factory=dict)  # config.properties keys
+    env: dict[str, str] = field(default_factory=dict)  # the frontend's and workers' environment
+
+
+VARIANTS = (
+    Variant("defaults"),
+    Variant("JVM: serial GC", properties={"vmargs": "-XX:+UseSerialGC -XX:+ExitOnOutOfMemoryError"}),
+    Variant("netty: 1 thread each side", properties={"number_of_netty_threads": "1", "netty_client_threads": "1"}),
+    Variant("OpenMP: idle threads sleep", env={"OMP_WAIT_POLICY": "PASSIVE"}),
+    Variant("batchSize 16", config={"batchSize": 16}),
+    Variant("maxBatchDelay 2 ms", config={"maxBatchDelay": 2}),
+    Variant("2 workers x 1 thread", config={"minWorkers": 2, "maxWorkers": 2}, handler={"torch_threads": 1}),
+)
+
+
+def measure_variants(checkpoint: Path, work: Path, window: Window, variants=VARIANTS) -> list[dict]:
+    rows = []
+    short, long = reviews(100), reviews(SEED_LENGTH)
+    for k, variant in enumerate(variants):
+        base = model_config()
+        config = {**base, **variant.config, "handler": {**base["handler"], **variant.handler}}
+        with torchserve(checkpoint, config, work, f"variant-{k}", variant.properties, variant.env) as running:
+            target = running.targets["rest"]
+            cells = {
+                "100_c1": wrk.run_wrk(target, short, 1, window, running.cpu_seconds),
+                "100_c16": wrk.run_wrk(target, short, CLIENTS, window, running.cpu_seconds),
+                "667_c16": wrk.run_wrk(target, long, CLIENTS, window, running.cpu_seconds),
+            }
+        rows.append({"variant": variant.name, **{key: r.to_dict() for key, r in cells.items()}})
+        log(
+            f"{variant.name}: 100 chars c1 p50 {cells['100_c1'].p50_ms:.1f} ms, "
+            f"c16 {cells['100_c16'].req_per_s:.1f}/s; 667 chars c16 {cells['667_c16'].req_per_s:.1f}/s"
+        )
+    return rows
 
 
 def _split_cell(running: Running, texts: list[str], window: Window, work: Path) -> dict:
@@ -90,12 +137,17 @@ def measure_ceiling(work: Path, window: Window) -> list[dict]:
     return rows
 
 
-def run(checkpoint: Path, work: Path, window: Window) -> dict:
+def run(checkpoint: Path, work: Path, window: Window, variants: int | None = None) -> dict:
+    """All three parts; `variants`: how many of VARIANTS to try (the defaults first)."""
     if not wrk.available() or not stacks.available():
         raise SystemExit(
             "--overhead needs wrk (Debian package) and py-spy (requirements.txt): `make bench` installs both"
         )
-    return {"split": measure_split(checkpoint, work, window), "ceiling": measure_ceiling(work, window)}
+    return {
+        "split": measure_split(checkpoint, work, window),
+        "variants": measure_variants(checkpoint, work, window, VARIANTS[:variants]),
+        "ceiling": measure_ceiling(work, window),
+    }
 
 
 def _per_request(cell: dict, name: str) -> float:
@@ -122,6 +174,27 @@ def split_markdown(split: dict) -> str:
         ),
     ]
     return markdown_table(header, rows)
+
+
+def variants_markdown(rows: list[dict]) -> str:
+    def cpu(cell: dict) -> str:
+        return fmt(_per_request(cell, "frontend") + _per_request(cell, "workers"), 2)
+
+    return markdown_table(
+        (
+            "setting (one change from the defaults)",
+            "100 chars, 1 client p50 ms",
+            "100 chars, 16 clients req/s",
+            "100 chars, 16 clients: frontend + worker CPU ms/req",
+            "667 chars, 16 clients req/s",
+            "errors",
+        ),
+        (
+            (r["variant"], fmt(r["100_c1"]["p50_ms"]), fmt(r["100_c16"]["req_per_s"]), cpu(r["100_c16"]))
+            + (fmt(r["667_c16"]["req_per_s"]), sum(r[k]["errors"] for k in ("100_c1", "100_c16", "667_c16")))
+            for r in rows
+        ),
+    )
 
 
 def ceiling_markdown(rows: list[dict]) -> str:
@@ -157,6 +230,7 @@ def write(report: dict, folder: Path, machine: str) -> str:
     text = (
         f"Machine: {machine}.\n\n## Where a request's CPU goes (released model)\n\n"
         f"{split_markdown(report['split'])}\n\n"
+        f"## What cuts it: one setting at a time (released model)\n\n{variants_markdown(report['variants'])}\n\n"
         f"## The serving stack alone (tiny model, 100 characters)\n\n{ceiling_markdown(report['ceiling'])}\n"
     )
     (folder / "overhead.md").write_text(f"# Benchmark: overhead\n\n{text}")

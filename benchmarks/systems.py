@@ -21,7 +21,7 @@ from review_sentiment.client.keys import KeyFile
 from review_sentiment.client.rest import TorchServeClient
 from review_sentiment.endpoints import Endpoints
 from review_sentiment.serve.archive import build_archive
-from review_sentiment.serve.server import TorchServeProcess, worker_processes
+from review_sentiment.serve.server import TorchServeProcess, override_properties, worker_processes
 from review_sentiment.waiting import wait_until
 
 FIRST_REVIEW = "Arrived quickly and works as described."
@@ -128,15 +128,27 @@ def describe_config(config: dict) -> str:
 
 
 @contextlib.contextmanager
-def torchserve(checkpoint: Path, config: dict, work: Path, name: str = "default") -> Iterator[Running]:
-    """TorchServe with the project's config.properties (token auth on) serving `checkpoint`
-    archived with `config`, in its own run folder under `work`, until the block ends."""
+def torchserve(
+    checkpoint: Path,
+    config: dict,
+    work: Path,
+    name: str = "default",
+    properties: dict[str, str] | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[Running]:
+    """TorchServe with the project's config.properties (token auth on; `properties` override its
+    keys) serving `checkpoint` archived with `config`, with `env` added to the environment of the
+    frontend and its workers, in its own run folder under `work`, until the block ends."""
     config_file = work / f"model-config-{name}.yaml"
     work.mkdir(parents=True, exist_ok=True)
     config_file.write_text(yaml.safe_dump(config))
     store = work / f"store-{name}"
     build_archive(checkpoint, store, paths.MODEL_NAME, config_file)
-    process = TorchServeProcess(run_dir=work / f"run-{name}", model_store=store)
+    server_config = paths.CONFIG_DIR / "config.properties"
+    if properties:
+        server_config = work / f"config-{name}.properties"
+        server_config.write_text(override_properties((paths.CONFIG_DIR / "config.properties").read_text(), properties))
+    process = TorchServeProcess(run_dir=work / f"run-{name}", model_store=store, config_file=server_config, env=env)
     started = time.monotonic()
     endpoints = process.start(f"{paths.MODEL_NAME}={paths.MODEL_NAME}.mar", Endpoints.free(), timeout=600)
     try:

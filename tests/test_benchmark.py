@@ -217,7 +217,7 @@ def test_flask_runs_at_the_served_precision_and_as_the_seed_ran_it():
 def test_overhead_run_splits_a_request_and_measures_the_stack_alone(tiny_checkpoint, tmp_path):
     output = tmp_path / "overhead"
     command = [sys.executable, "-m", "benchmarks.benchmark", "--overhead", "--checkpoint", str(tiny_checkpoint)]
-    command += ["--warmup", "0.5", "--duration", "2", "--output", str(output)]
+    command += ["--warmup", "0.5", "--duration", "2", "--variants", "2", "--output", str(output)]
     done = subprocess.run(command, cwd=paths.REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
 
@@ -226,6 +226,8 @@ def test_overhead_run_splits_a_request_and_measures_the_stack_alone(tiny_checkpo
         assert cell["plain"]["errors"] == 0 and cell["plain"]["req_per_s"] > 0, length
         # py-spy saw the worker: the protocol's own frames are in every profile.
         assert cell["samples"].get("TorchServe worker protocol (socket, decode, encode, dispatch)", 0) > 0, cell
+    assert [r["variant"] for r in report["variants"]] == ["defaults", "JVM: serial GC"]
+    assert all(r[cell]["errors"] == 0 for r in report["variants"] for cell in ("100_c1", "100_c16", "667_c16"))
     assert {(r["workers"], r["clients"]) for r in report["ceiling"]} == {(1, 16), (1, 64), (2, 16), (2, 64)}
     assert all(r["errors"] == 0 and r["cpu_ms_per_request"]["workers"] > 0 for r in report["ceiling"])
     text = (output / "overhead.md").read_text()

@@ -137,9 +137,11 @@ class TorchServeProcess:
         model_store: Path = paths.MODEL_STORE,
         config_file: Path = paths.CONFIG_DIR / "config.properties",
         log_config: Path = paths.CONFIG_DIR / "log4j2.xml",
+        env: dict[str, str] | None = None,
     ):
         self.run_dir, self.model_store = Path(run_dir).resolve(), Path(model_store).resolve()
         self.config_file, self.log_config = config_file, log_config
+        self.extra_env = dict(env or {})  # for the frontend and, inherited, its workers
         self.tmp_dir = self.run_dir / "tmp"
         self.log_dir = self.run_dir / "logs"
 
@@ -152,6 +154,7 @@ class TorchServeProcess:
             "LOG_LOCATION": str(self.log_dir),
             "METRICS_LOCATION": str(self.log_dir),
             **OFFLINE_ENV,
+            **self.extra_env,
         }
         home = java_home()
         if home:
