@@ -81,8 +81,9 @@ stop:
 test: $(TEST_INSTALLED)
 	$(PY) -m pytest -q
 
-# The container images built and run with podman, as CI does (tests/test_images.py): Debian's
-# podman, a stand-in Python base image made from Debian's archive, and the wheelhouse.
+# The container images built, and the compose stack run, with podman as CI does
+# (tests/test_images.py): Debian's podman, podman-compose from the venv (requirements.txt), a
+# stand-in Python base image made from Debian's archive, and the wheelhouse.
 test-images: $(TEST_INSTALLED) wheelhouse
 	@command -v podman >/dev/null && command -v runc >/dev/null && command -v mmdebstrap >/dev/null || \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q podman runc mmdebstrap

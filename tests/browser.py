@@ -68,6 +68,16 @@ def open_page(page: Page, url: str) -> None:
     expect(page.locator("#classify")).to_be_visible()
 
 
+def sign_in(page: Page, url: str, user: str, password: str) -> None:
+    """Through Gradio's login page (the page bound beyond loopback, or given users) to the app."""
+    page.goto(url)
+    page.get_by_label("username").fill(user)
+    page.get_by_label("password").fill(password)
+    page.get_by_role("button", name="Login").click()
+    page.add_style_tag(content=NO_ANIMATIONS)
+    expect(page.locator("#classify")).to_be_visible()
+
+
 def screenshot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True, animations="disabled")

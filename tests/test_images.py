@@ -1,22 +1,28 @@
-"""The container images, built from the Dockerfile and run for real with podman (deploy/podman/):
-TorchServe's CPU image passes its READY health check with token auth on and answers REST, gRPC
-and explanations on its ports; the UI image reaches it through the shared run folder and
-classifies a review in headless Chromium; removing the containers leaves nothing behind.
+"""The container images and the compose file, built and run for real with podman-compose:
+`podman-compose build` builds both images from the compose file's `build:` sections, `up -d`
+starts the CPU stack (docker-compose.yml + docker-compose.cpu.yml); TorchServe's container passes
+the compose file's own healthcheck with token auth on and answers REST, gRPC and explanations;
+the UI's container signs a user in and classifies a review in headless Chromium; `down -v` leaves
+no container, pod or volume behind.
 
 `make test-images` prepares what this needs (podman, a Debian-made stand-in for the Python base
-image, the wheelhouse) and runs it; the build uses only the wheelhouse, no index. Host networking
-(`--network host`) is test-only: podman's bridge needs privileges these machines do not grant.
+image, the wheelhouse) and runs it; the build uses only the wheelhouse, no index. What only these
+machines need (host networking, free ports, the stand-in base, podman 4.3's limits) is in the
+test-only override tests/compose.podman.yml, not in the user's files.
 Figures (sizes, build and start times, memory) go to tests/output/images.json.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -28,20 +34,68 @@ from review_sentiment.client.rest import TorchServeClient
 from review_sentiment.endpoints import Endpoints
 from review_sentiment.paths import REPO
 from review_sentiment.waiting import wait_until
-from tests.browser import LABEL, Page, classify, expect, label_of, open_page
+from tests.browser import LABEL, Page, classify, expect, label_of, sign_in
 
 pytestmark = pytest.mark.images
 
 PODMAN = REPO / "deploy" / "podman" / "podman.sh"
 BASE = "localhost/python-standin:3.11-bookworm"
+COMPOSE_FILES = ("docker-compose.yml", "docker-compose.cpu.yml", "tests/compose.podman.yml")
+# The images the compose file names, by service (podman stores them under localhost/).
 IMAGES = {"torchserve": "localhost/review-sentiment/torchserve:cpu", "ui": "localhost/review-sentiment/ui:latest"}
-TEST_LABEL = "review-sentiment.test"
+PROJECT_LABEL = "io.podman.compose.project"
+USER, PASSWORD = "operator", f"throwaway-{uuid.uuid4().hex}"
 FIGURES = Path(__file__).parent / "output" / "images.json"
 START_TIMEOUT_S = 300
 
 
 def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run([str(PODMAN), *args], capture_output=True, text=True, timeout=timeout, check=check)
+
+
+@dataclass(frozen=True)
+class Project:
+    """One compose project: podman-compose on the three files, with the test's ports and users."""
+
+    name: str
+    environment: dict[str, str]
+
+    def compose(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
+        files = [option for path in COMPOSE_FILES for option in ("-f", path)]
+        command = [sys.executable, "-m", "podman_compose", "--podman-path", str(PODMAN), *files, "-p", self.name]
+        # chroot isolation for the build's RUN steps: runc's own needs what these machines lack.
+        env = {**os.environ, **self.environment, "BUILDAH_ISOLATION": "chroot"}
+        result = subprocess.run([*command, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+        assert result.returncode == 0 or not check, f"podman-compose {' '.join(args)} failed:\n{tail(result)}"
+        return result
+
+    def container(self, service: str) -> str:
+        found = podman("ps", "-a", "--filter", f"label={PROJECT_LABEL}={self.name}",
+                       "--filter", f"label=io.podman.compose.service={service}", "--format", "{{.Names}}")  # fmt: skip
+        return found.stdout.split()[0]
+
+    def healthy(self, service: str) -> bool:
+        """The compose file's healthcheck, run now: podman's own timer needs systemd."""
+        return podman("healthcheck", "run", self.container(service), check=False, timeout=60).returncode == 0
+
+    def logs(self, service: str) -> str:
+        """For failure messages: the service's container output, or what podman-compose made of it."""
+        try:
+            return tail(podman("logs", self.container(service), check=False))
+        except IndexError:
+            return f"no container for {service}:\n{tail(self.compose('ps', check=False))}"
+
+    def leftovers(self) -> dict[str, list[str]]:
+        label = f"label={PROJECT_LABEL}={self.name}"
+        return {
+            "containers": podman("ps", "-a", "--filter", label, "--format", "{{.Names}}").stdout.split(),
+            "volumes": podman("volume", "ls", "--filter", label, "--format", "{{.Name}}").stdout.split(),
+            "pods": podman("pod", "ps", "--filter", f"name={self.name}", "--format", "{{.Name}}").stdout.split(),
+        }
+
+
+def tail(result: subprocess.CompletedProcess) -> str:
+    return result.stdout[-3000:] + result.stderr[-3000:]
 
 
 def image_size_mb(image: str) -> float:
@@ -55,6 +109,13 @@ def container_rss_mb(name: str) -> float:
     return round(sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 2**20, 1)
 
 
+def answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=5).ok
+    except requests.RequestException:
+        return False
+
+
 @pytest.fixture(scope="module")
 def figures() -> Iterator[dict]:
     found: dict = {}
@@ -64,75 +125,55 @@ def figures() -> Iterator[dict]:
 
 
 @pytest.fixture(scope="module")
-def images(figures: dict) -> dict[str, str]:
-    """Both images built from the Dockerfile on the stand-in base, from the wheelhouse only."""
+def project(tmp_path_factory) -> Project:
+    """A unique project name, free loopback ports and a throwaway users file (the `ui_users` secret)."""
     if not PODMAN.exists() or subprocess.run(["which", "podman"], capture_output=True).returncode:
         pytest.fail("podman is missing: `make test-images` installs it (Debian packages podman, runc, mmdebstrap)")
+    if importlib.util.find_spec("podman_compose") is None:
+        pytest.fail("podman-compose is missing from the venv: `make install` installs it (requirements.txt)")
+    users = tmp_path_factory.mktemp("secrets") / "ui_users"
+    users.write_text(f"{USER}:{PASSWORD}\n")
+    users.chmod(0o644)  # read by uid 10001 through the secret's bind mount; the folder stays private
+    ports = {f"TEST_{name.upper()}_PORT": str(port) for name, port in Endpoints.free().ports().items()}
+    ports["TEST_UI_PORT"] = str(Endpoints.free().inference_port)
+    return Project(f"rs-test-{uuid.uuid4().hex[:8]}", {**ports, "SENTIMENT_UI_USERS_FILE": str(users)})
+
+
+@pytest.fixture(scope="module")
+def images(project: Project, figures: dict) -> dict[str, str]:
+    """Both images built by `podman-compose build` on the stand-in base, from the wheelhouse only."""
     if podman("image", "exists", BASE, check=False).returncode:
         pytest.fail(f"no base image {BASE}: `make test-images` makes it (deploy/podman/standin-base.sh)")
     if not list((REPO / "wheelhouse").glob("torch-*.whl")):
         pytest.fail("the wheelhouse is empty: `make wheelhouse` fills it")
     figures["build_s"] = {}
-    for target, tag in IMAGES.items():
+    for service, image in IMAGES.items():  # one at a time: each build's time is its own
         start = time.monotonic()
-        build = podman(
-            "build", "--isolation", "chroot", "--target", target, "-t", tag,
-            "--build-arg", f"PYTHON_IMAGE={BASE}", str(REPO), timeout=3600, check=False,
-        )  # fmt: skip
-        assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
-        figures["build_s"][target] = round(time.monotonic() - start, 1)
-        figures.setdefault("size_mb", {})[target] = image_size_mb(tag)
+        project.compose("build", service, timeout=3600)
+        figures["build_s"][service] = round(time.monotonic() - start, 1)
+        figures.setdefault("size_mb", {})[service] = image_size_mb(image)
     return IMAGES
 
 
-def run_container(image: str, name: str, env: dict[str, str], volume: str) -> None:
-    options = ["--network", "host", "--read-only", "--tmpfs", "/tmp", "--label", TEST_LABEL, "-v", volume]
-    environment = [f"--env={key}={value}" for key, value in env.items()]
-    podman("run", "-d", "--name", name, *options, *environment, image)
-
-
 @pytest.fixture(scope="module")
-def stack(images: dict[str, str], figures: dict, tmp_path_factory) -> Iterator[dict]:
-    """TorchServe's container, then the UI's, sharing one run folder (the compose file's volume)."""
-    run_dir = tmp_path_factory.mktemp("run-volume")
-    run_dir.chmod(0o777)  # the containers run as uid 10001
-    endpoints = replace(Endpoints.free(), host="127.0.0.1")
-    names = {"torchserve": f"rs-test-torchserve-{uuid.uuid4().hex[:8]}", "ui": f"rs-test-ui-{uuid.uuid4().hex[:8]}"}
-    ports = {f"SENTIMENT_{k.upper()}": str(v) for k, v in asdict(endpoints).items() if k.endswith("_port")}
+def stack(project: Project, images: dict[str, str], figures: dict) -> Iterator[dict]:
+    """The CPU stack, up: TorchServe healthy by its compose healthcheck, the UI's page answering.
+    `down -v` afterwards, whatever happened."""
     try:
         start = time.monotonic()
-        # Loopback only: with host networking the container's 0.0.0.0 would be every interface.
-        run_container(images["torchserve"], names["torchserve"], {"SENTIMENT_BIND": "127.0.0.1", **ports},
-                      f"{run_dir}:/run/sentiment")  # fmt: skip
-        healthy = wait_until(
-            lambda: podman("exec", names["torchserve"], "python", "-m", "review_sentiment.serve.healthcheck",
-                           check=False, timeout=60).returncode == 0,
-            START_TIMEOUT_S, interval_s=2,
-        )  # fmt: skip
-        logs = podman("logs", names["torchserve"], check=False)
-        assert healthy, f"TorchServe's container never became healthy:\n{logs.stdout[-3000:]}{logs.stderr[-3000:]}"
+        project.compose("up", "-d")
+        url = f"http://127.0.0.1:{project.environment['TEST_UI_PORT']}/"
+        assert wait_until(lambda: answers(url), 120, interval_s=1), project.logs("ui")
+        figures["start_to_first_answer_s"] = {"ui_page": round(time.monotonic() - start, 1)}
+        healthy = wait_until(lambda: project.healthy("torchserve"), START_TIMEOUT_S, interval_s=2)
+        assert healthy, f"TorchServe's container never became healthy:\n{project.logs('torchserve')}"
+        run_dir = Path(podman("volume", "inspect", f"{project.name}_run", "--format", "{{.Mountpoint}}").stdout.strip())
         client = TorchServeClient.for_run_dir(run_dir)
         client.predict("Works as described.")
-        figures["start_to_first_answer_s"] = {"torchserve": round(time.monotonic() - start, 1)}
-
-        ui_port = Endpoints.free().inference_port
-        start = time.monotonic()
-        run_container(images["ui"], names["ui"], {"SENTIMENT_UI_HOST": "127.0.0.1", "SENTIMENT_UI_PORT": str(ui_port)},
-                      f"{run_dir}:/run/sentiment:ro")  # fmt: skip
-        url = f"http://127.0.0.1:{ui_port}/"
-        assert wait_until(lambda: _answers(url), 120, interval_s=1), podman("logs", names["ui"], check=False).stderr
-        figures["start_to_first_answer_s"]["ui_page"] = round(time.monotonic() - start, 1)
-        yield {"run_dir": run_dir, "client": client, "ui_url": url, "names": names, "endpoints": endpoints}
-        figures["rss_mb"] = {target: container_rss_mb(name) for target, name in names.items()}
+        figures["start_to_first_answer_s"]["torchserve"] = round(time.monotonic() - start, 1)
+        yield {"run_dir": run_dir, "client": client, "ui_url": url}
     finally:
-        podman("rm", "-f", "-t", "30", *names.values(), check=False, timeout=120)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=5).ok
-    except requests.RequestException:
-        return False
+        project.compose("down", "-v", timeout=300, check=False)
 
 
 def test_torchserve_answers_rest_grpc_and_explanations_with_auth_on(stack):
@@ -149,22 +190,21 @@ def test_torchserve_answers_rest_grpc_and_explanations_with_auth_on(stack):
     assert explanation["label"] == "negative" and explanation["attributions"]
 
 
-def test_ui_container_classifies_a_review_in_chromium(stack, page: Page):
-    open_page(page, stack["ui_url"])
+def test_ui_container_signs_in_and_classifies_in_chromium(project: Project, stack, page: Page):
+    assert wait_until(lambda: project.healthy("ui"), 60, interval_s=2), project.logs("ui")
+    sign_in(page, stack["ui_url"], USER, PASSWORD)
     expect(page.locator("#server-state")).to_contain_text("1 of 1 workers ready")
     classify(page, "Total waste of money, it stopped working in a week.")
     expect(label_of(page)).to_have_text(LABEL)
     expect(label_of(page)).to_contain_text("negative")
 
 
-def test_removing_the_stack_leaves_nothing_behind(stack):
-    """Runs last in this module: the fixture's teardown removes the containers; here the same
-    command is checked by hand on a throwaway container of the UI image."""
-    name = f"rs-test-throwaway-{uuid.uuid4().hex[:8]}"
-    volumes_before = podman("volume", "ls", "--format", "{{.Name}}").stdout.split()
-    run_container(IMAGES["ui"], name, {"SENTIMENT_UI_PORT": str(Endpoints.free().inference_port)},
-                  f"{stack['run_dir']}:/run/sentiment:ro")  # fmt: skip
-    podman("rm", "-f", "-t", "10", name)
-    left = podman("ps", "-a", "--filter", f"name={name}", "--format", "{{.Names}}").stdout.split()
-    volumes = podman("volume", "ls", "--format", "{{.Name}}").stdout.split()
-    assert left == [] and volumes == volumes_before
+def test_stopping_the_stack_leaves_nothing_behind(project: Project, stack, figures: dict):
+    """Runs last in this module: `down -v` (also the fixture's teardown) removes the containers,
+    the pod and the `run` volume with its keys."""
+    figures["rss_mb"] = {service: container_rss_mb(project.container(service)) for service in IMAGES}
+    assert project.leftovers()["volumes"] == [f"{project.name}_run"]
+    start = time.monotonic()
+    project.compose("down", "-v")
+    figures["down_s"] = round(time.monotonic() - start, 1)
+    assert project.leftovers() == {"containers": [], "volumes": [], "pods": []}
