@@ -12,8 +12,8 @@ Measured in one run, with the same checkpoint and the same reviews (benchmarks/r
   * torchserve:  this project's TorchServe with config/model-config.yaml: REST through wrk (Debian's
                  native load client, with the CPU per request of every process), and at --grpc-clients
                  REST through the Python client and gRPC;
-  * in-process:  review_sentiment.core in this process with the server's settings, batched like the
-                 server (batch = clients, at most batchSize): the ceiling on this machine.
+  * in-process:  review_sentiment.core in this process with the server's settings and all cores,
+                 batched like the server (batch = clients, at most batchSize): the ceiling here.
 Every cell holds a fixed number of concurrent clients for a fixed time and counts errors. Results go
 to benchmarks/results/<date>-<mode>/ (Markdown, JSON, PNG), each stamped with machine, date and versions.
 Compare within one run: absolute figures depend on the machine and on what else runs on it.
@@ -95,7 +95,8 @@ def measure_matrix(args: argparse.Namespace, config: dict, work: Path) -> tuple[
         log("in-process core (the ceiling)")
         started = time.monotonic()
         settings = InferenceSettings.from_sources(config["handler"])
-        classifier = SentimentClassifier.load(checkpoint, settings, args.device, workers=config["maxWorkers"])
+        # The model alone on the whole machine (all cores in one process), whatever the server's layout.
+        classifier = SentimentClassifier.load(checkpoint, settings, args.device)
         systems["in-process"] = {"cold_start_s": time.monotonic() - started}
         for length, clients in cells:
             result = run_in_process(classifier, texts[length], clients, config["batchSize"], args.window)

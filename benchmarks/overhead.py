@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,7 +60,7 @@ VARIANTS = (
     Variant("OpenMP: idle threads sleep", env={"OMP_WAIT_POLICY": "PASSIVE"}),
     Variant("batchSize 16", config={"batchSize": 16}),
     Variant("maxBatchDelay 2 ms", config={"maxBatchDelay": 2}),
-    Variant("2 workers x 1 thread", config={"minWorkers": 2, "maxWorkers": 2}, handler={"torch_threads": 1}),
+    Variant("1 worker x 2 threads", config={"minWorkers": 1, "maxWorkers": 1}),
 )
 
 
@@ -88,14 +89,16 @@ def _split_cell(running: Running, texts: list[str], window: Window, work: Path) 
     """One length: a plain wrk window (throughput, CPU per process), then a profiled one."""
     target = running.targets["rest"]
     plain = wrk.run_wrk(target, texts, CLIENTS, window, running.cpu_seconds)
-    worker = worker_processes(running.pids["frontend"])[0]
-    profile = work / f"py-spy-{len(texts[0])}.txt"
-    spy = stacks.record(worker.pid, window.duration_s, profile, SPY_RATE)
+    workers = worker_processes(running.pids["frontend"])
+    profiles = [work / f"py-spy-{len(texts[0])}-{k}.txt" for k in range(len(workers))]
+    spies = [stacks.record(w.pid, window.duration_s, p, SPY_RATE) for w, p in zip(workers, profiles, strict=True)]
     profiled = wrk.run_wrk(target, texts, CLIENTS, dataclasses.replace(window, warmup_s=0), running.cpu_seconds)
-    _, errors = spy.communicate(timeout=120)
-    if spy.returncode or not profile.exists():
-        raise RuntimeError(f"py-spy failed ({spy.returncode}): {errors[-2000:]}")
-    samples = stacks.split(profile.read_text().splitlines())
+    samples: Counter = Counter()  # every worker's: the CPU below is all workers' too
+    for spy, profile in zip(spies, profiles, strict=True):
+        _, errors = spy.communicate(timeout=120)
+        if spy.returncode or not profile.exists():
+            raise RuntimeError(f"py-spy failed ({spy.returncode}): {errors[-2000:]}")
+        samples += stacks.split(profile.read_text().splitlines())
     cpu = profiled.cpu_ms_per_request or {}
     worker_cpu_s = cpu.get("workers", 0.0) * profiled.requests / 1000
     parts = stacks.per_request_ms(samples, SPY_RATE, worker_cpu_s, profiled.requests)
@@ -105,7 +108,7 @@ def _split_cell(running: Running, texts: list[str], window: Window, work: Path) 
 def measure_split(checkpoint: Path, work: Path, window: Window) -> dict:
     config = model_config()
     settings = InferenceSettings.from_sources(config["handler"])
-    classifier = SentimentClassifier.load(checkpoint, settings, "cpu", workers=config["maxWorkers"])
+    classifier = SentimentClassifier.load(checkpoint, settings, "cpu")  # all cores, as the matrix's ceiling
     core = {}
     for length in LENGTHS:
         result = run_in_process(classifier, reviews(length), CLIENTS, config["batchSize"], window)
@@ -162,7 +165,7 @@ def split_markdown(split: dict) -> str:
     rows = [
         ("requests/s (wrk, no profiler)", *(fmt(served[n]["plain"]["req_per_s"]) for n in lengths)),
         ("Java frontend", *(fmt(_per_request(served[n]["plain"], "frontend"), 2) for n in lengths)),
-        ("Python worker, all", *(fmt(_per_request(served[n]["plain"], "workers"), 2) for n in lengths)),
+        ("Python workers, all", *(fmt(_per_request(served[n]["plain"], "workers"), 2) for n in lengths)),
     ]
     rows += [(f"- {p}", *(fmt(served[n]["worker_parts"].get(p, 0.0), 2) for n in lengths)) for p in parts]
     rows += [

@@ -193,7 +193,7 @@ def test_torchserve_answers_rest_grpc_and_explanations_with_auth_on(stack):
 def test_ui_container_signs_in_and_classifies_in_chromium(project: Project, stack, page: Page):
     assert wait_until(lambda: project.healthy("ui"), 60, interval_s=2), project.logs("ui")
     sign_in(page, stack["ui_url"], USER, PASSWORD)
-    expect(page.locator("#server-state")).to_contain_text("1 of 1 workers ready")
+    expect(page.locator("#server-state")).to_contain_text("2 of 2 workers ready")
     classify(page, "Total waste of money, it stopped working in a week.")
     expect(label_of(page)).to_have_text(LABEL)
     expect(label_of(page)).to_contain_text("negative")
