@@ -190,7 +190,7 @@ def run_overhead(args: argparse.Namespace) -> Path:
 
     env = results.environment()
     with tempfile.TemporaryDirectory(prefix="sentiment-overhead-") as tmp:
-        report = overhead.run(Path(args.checkpoint), Path(tmp), args.window, args.variants)
+        report = overhead.run(Path(args.checkpoint), Path(tmp), args.window, args.variants, args.rounds)
     report["environment"] = env
     folder = Path(args.output or RESULTS_DIR / f"{dt.date.today()}-overhead")
     print(overhead.write(report, folder, results.machine_line(env)))
@@ -232,6 +232,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, help="TorchServe workers, overriding the model config")
     parser.add_argument("--device", default="cpu", help="cpu, or cuda:0 for the in-process and Flask systems")
     parser.add_argument("--variants", type=int, help="--overhead: how many settings to try (defaults first; all)")
+    parser.add_argument("--rounds", type=int, default=1, help="--overhead: times to run the list of settings")
     parser.add_argument("--accuracy-limit", type=int, default=2000, help="reviews per evaluation set")
     args = parser.parse_args(argv)
     args.systems = tuple(s for s in args.systems.split(",") if s)

@@ -64,10 +64,12 @@ VARIANTS = (
 )
 
 
-def measure_variants(checkpoint: Path, work: Path, window: Window, variants=VARIANTS) -> list[dict]:
+def measure_variants(checkpoint: Path, work: Path, window: Window, variants=VARIANTS, rounds: int = 1) -> list[dict]:
+    """Each variant a fresh server; with `rounds` > 1 the whole list again, in the same order:
+    on shared machines cells drift during a run, and the first of a list is not favoured twice."""
     rows = []
     short, long = reviews(100), reviews(SEED_LENGTH)
-    for k, variant in enumerate(variants):
+    for k, variant in enumerate(list(variants) * rounds):
         base = model_config()
         config = {**base, **variant.config, "handler": {**base["handler"], **variant.handler}}
         with torchserve(checkpoint, config, work, f"variant-{k}", variant.properties, variant.env) as running:
@@ -77,7 +79,9 @@ def measure_variants(checkpoint: Path, work: Path, window: Window, variants=VARI
                 "100_c16": wrk.run_wrk(target, short, CLIENTS, window, running.cpu_seconds),
                 "667_c16": wrk.run_wrk(target, long, CLIENTS, window, running.cpu_seconds),
             }
-        rows.append({"variant": variant.name, **{key: r.to_dict() for key, r in cells.items()}})
+        rows.append(
+            {"variant": variant.name, "round": k // len(variants) + 1, **{k2: r.to_dict() for k2, r in cells.items()}}
+        )
         log(
             f"{variant.name}: 100 chars c1 p50 {cells['100_c1'].p50_ms:.1f} ms, "
             f"c16 {cells['100_c16'].req_per_s:.1f}/s; 667 chars c16 {cells['667_c16'].req_per_s:.1f}/s"
@@ -140,15 +144,15 @@ def measure_ceiling(work: Path, window: Window) -> list[dict]:
     return rows
 
 
-def run(checkpoint: Path, work: Path, window: Window, variants: int | None = None) -> dict:
-    """All three parts; `variants`: how many of VARIANTS to try (the defaults first)."""
+def run(checkpoint: Path, work: Path, window: Window, variants: int | None = None, rounds: int = 1) -> dict:
+    """All three parts; `variants`: how many of VARIANTS to try (the defaults first), `rounds` times."""
     if not wrk.available() or not stacks.available():
         raise SystemExit(
             "--overhead needs wrk (Debian package) and py-spy (requirements.txt): `make bench` installs both"
         )
     return {
         "split": measure_split(checkpoint, work, window),
-        "variants": measure_variants(checkpoint, work, window, VARIANTS[:variants]),
+        "variants": measure_variants(checkpoint, work, window, VARIANTS[:variants], rounds),
         "ceiling": measure_ceiling(work, window),
     }
 
@@ -186,6 +190,7 @@ def variants_markdown(rows: list[dict]) -> str:
     return markdown_table(
         (
             "setting (one change from the defaults)",
+            "round",
             "100 chars, 1 client p50 ms",
             "100 chars, 16 clients req/s",
             "100 chars, 16 clients: frontend + worker CPU ms/req",
@@ -193,7 +198,8 @@ def variants_markdown(rows: list[dict]) -> str:
             "errors",
         ),
         (
-            (r["variant"], fmt(r["100_c1"]["p50_ms"]), fmt(r["100_c16"]["req_per_s"]), cpu(r["100_c16"]))
+            (r["variant"], r.get("round", 1), fmt(r["100_c1"]["p50_ms"]), fmt(r["100_c16"]["req_per_s"]))
+            + (cpu(r["100_c16"]),)
             + (fmt(r["667_c16"]["req_per_s"]), sum(r[k]["errors"] for k in ("100_c1", "100_c16", "667_c16")))
             for r in rows
         ),
