@@ -163,7 +163,7 @@ def _per_request(cell: dict, name: str) -> float:
 
 def split_markdown(split: dict) -> str:
     served, core = split["served"], split["in_process"]
-    lengths = [int(k) for k in served]
+    lengths = list(served)  # ints as measured, strings when read back from overhead.json
     parts = sorted({p for cell in served.values() for p in cell["worker_parts"]}, key=lambda p: p != stacks.MODEL)
     header = ("CPU ms per request, 16 clients", *(f"{n} chars" for n in lengths))
     rows = [
