@@ -129,14 +129,14 @@ def test_target_ratios_pass_and_fail_on_the_rule():
     }
 
 
-def test_precision_rule_allows_only_drops_within_three_tenths_of_a_point():
+def test_precision_rule_allows_only_drops_within_two_tenths_of_a_point():
     def acc(**values):
         return {name: {"accuracy": value, "reviews": 1000} for name, value in values.items()}
 
     results = {
         "fp32": acc(imdb=0.900, amazon=0.900),
-        "bf16": acc(imdb=0.898, amazon=0.897),  # -0.2, -0.3 points
-        "int8": acc(imdb=0.905, amazon=0.890),  # better on one set, -1.0 on the other
+        "bf16": acc(imdb=0.899, amazon=0.898),  # -0.1, -0.2 points
+        "int8": acc(imdb=0.905, amazon=0.897),  # better on one set, -0.3 on the other
     }
     assert accuracy.eligible(results) == {"fp32": True, "bf16": True, "int8": False}
     precision_rows = [
@@ -210,7 +210,7 @@ def test_flask_runs_at_the_served_precision_and_as_the_seed_ran_it():
     config = model_config(handler={"cpu_precision": "bf16", "max_length": 256})
     assert flask_variants(config, "cpu") == [("flask", "bf16", 256), ("flask-seed", "fp32", None)]
     int8 = model_config(handler={"cpu_precision": "int8"})
-    assert flask_variants(int8, "cpu") == [("flask-seed", "fp32", None)]  # a pipeline cannot run dynamic int8
+    assert flask_variants(int8, "cpu") == [("flask-seed", "fp32", None)]  # a pipeline cannot run ONNX Runtime int8
 
 
 @pytest.mark.serving
