@@ -210,7 +210,7 @@ def run_accuracy(args: argparse.Namespace) -> Path:
 def run_precision(args: argparse.Namespace) -> Path:
     config = model_config(Path(args.model_config))
     env = results.environment()
-    report = {**precision_speed.measure(Path(args.checkpoint), config["handler"], args.window), "environment": env}
+    report = {**precision_speed.measure(Path(args.checkpoint), config, args.window), "environment": env}
     folder = Path(args.output or RESULTS_DIR)
     print(precision_speed.write(report, folder, results.machine_line(env)))
     return folder

@@ -6,16 +6,21 @@ Each cell classifies batches of `batch` reviews of one length, one batch after a
 SentimentClassifier.classify with the server's handler settings and torch threads (as
 benchmarks/inprocess.py; batch 1 is plain latency). Beside the precisions the server offers, one
 reference row: `torch-int8`, torch's dynamic quantization of the Linear layers, the int8 the
-server offered before ONNX Runtime's (review_sentiment/core/onnx_int8.py). Unlike accuracy, these
-figures depend on machine load: run it on a quiet machine.
+server offered before ONNX Runtime's (review_sentiment/core/onnx_int8.py). Then, for each served
+precision, a TorchServe with config/model-config.yaml at that precision: start command to first
+answer (int8's worker exports and quantizes the model first) and the worker's resident memory.
+Unlike accuracy, these figures depend on machine load: run it on a quiet machine.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import gc
 import json
+import tempfile
 import time
+import warnings
 from pathlib import Path
 
 from benchmarks.accuracy import _shown
@@ -30,23 +35,44 @@ CELLS = ((100, 1), (100, 8), (100, 16), (667, 1), (667, 8), (667, 16))  # (chara
 
 
 def _classifier(checkpoint: Path, settings, variant: str):
-    from review_sentiment.core.classifier import SentimentClassifier
+    from review_sentiment.core.classifier import WARMUP_TEXTS, SentimentClassifier
 
     if variant != "torch-int8":
         return SentimentClassifier.load(checkpoint, dataclasses.replace(settings, cpu_precision=variant), "cpu")
     import torch
 
     fp32 = SentimentClassifier.load(checkpoint, dataclasses.replace(settings, cpu_precision="fp32"), "cpu")
-    model = torch.ao.quantization.quantize_dynamic(fp32.model, {torch.nn.Linear}, dtype=torch.qint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization is deprecated: one more reason it left the server
+        model = torch.ao.quantization.quantize_dynamic(fp32.model, {torch.nn.Linear}, dtype=torch.qint8)
     clf = SentimentClassifier(model, fp32.tokenizer, fp32.settings, fp32.device)
-    clf.predict_texts(["A short warm-up review.", "warm up " * 200])
+    clf.predict_texts(list(WARMUP_TEXTS))
     return clf
 
 
-def measure(checkpoint: Path, handler_config: dict, window: Window, variants=VARIANTS, cells=CELLS) -> dict:
+def start_up(checkpoint: Path, config: dict, precisions) -> dict[str, dict]:
+    """Per precision: TorchServe's start command to first answer, and its worker's RSS then."""
+    from benchmarks.systems import torchserve
+
+    out = {}
+    for precision in precisions:
+        variant = copy.deepcopy(config)
+        variant["handler"]["cpu_precision"] = precision
+        with (
+            tempfile.TemporaryDirectory(prefix="sentiment-precision-") as work,
+            torchserve(checkpoint, variant, Path(work), precision) as running,
+        ):
+            out[precision] = {"cold_start_s": round(running.cold_start_s, 1), "memory": running.memory()}
+        log(f"  TorchServe {precision:5} first answer after {out[precision]['cold_start_s']} s")
+    return out
+
+
+def measure(
+    checkpoint: Path, config: dict, window: Window, variants=VARIANTS, cells=CELLS, server: bool = True
+) -> dict:
     from review_sentiment.core.settings import InferenceSettings
 
-    settings = dataclasses.replace(InferenceSettings.from_sources(handler_config), explain=False)
+    settings = dataclasses.replace(InferenceSettings.from_sources(config["handler"]), explain=False)
     rows = []
     for variant in variants:
         start = time.perf_counter()
@@ -72,6 +98,7 @@ def measure(checkpoint: Path, handler_config: dict, window: Window, variants=VAR
         "window": dataclasses.asdict(window),
         "threads": settings.torch_threads or "cores // workers",
         "rows": rows,
+        "torchserve": start_up(checkpoint, config, [v for v in variants if v != "torch-int8"]) if server else {},
     }
 
 
@@ -97,6 +124,14 @@ def markdown(report: dict, machine: str) -> str:
             for variant in variants
         ),
     )
+    served = report["torchserve"]
+    server_table = markdown_table(
+        ("precision", "TorchServe start to first answer, s", "worker RSS after, MiB"),
+        (
+            (p, f"{r['cold_start_s']:.1f}", " / ".join(f"{m:.0f}" for m in r["memory"]["workers_mib"]))
+            for p, r in served.items()
+        ),
+    )
     return (
         "# Speed per CPU precision (in-process)\n\n"
         f"Measured on {machine}. Checkpoint `{report['checkpoint']}`, handler settings of "
@@ -107,6 +142,12 @@ def markdown(report: dict, machine: str) -> str:
         "Reviews/s (× fp32 of the same cell). `load s`: SentimentClassifier.load with warm-up, the ONNX "
         "export and quantization included for int8. `torch-int8`: torch dynamic quantization, the int8 "
         "served before ONNX Runtime's, for reference.\n"
+        + (
+            f"\n{server_table}\n\nTorchServe with `config/model-config.yaml` at each precision (explanations "
+            "on: bf16 and int8 workers also hold the fp32 torch weights).\n"
+            if served
+            else ""
+        )
     )
 
 

@@ -230,3 +230,19 @@ def test_overhead_run_splits_a_request_and_measures_the_stack_alone(tiny_checkpo
     assert all(r["errors"] == 0 and r["cpu_ms_per_request"]["workers"] > 0 for r in report["ceiling"])
     text = (output / "overhead.md").read_text()
     assert "| Java frontend |" in text and "one Python worker (one core) can feed" in text
+
+
+def test_precision_speed_measures_every_precision_and_the_old_int8_in_process(tiny_checkpoint):
+    from benchmarks import precision_speed
+    from benchmarks.loadgen import Window
+    from benchmarks.systems import model_config
+
+    cells = ((100, 1), (SEED_LENGTH, 4))
+    report = precision_speed.measure(tiny_checkpoint, model_config(), Window(0.0, 60.0, 8), cells=cells, server=False)
+    rows = {(r["variant"], r["chars"], r["batch"]): r for r in report["rows"]}
+    assert set(rows) == {(v, c, b) for v in precision_speed.VARIANTS for c, b in cells}
+    assert all(r["reviews_per_s"] > 0 and r["load_s"] > 0 for r in rows.values())
+    text = precision_speed.markdown(report, "a test machine")
+    assert "| precision | 100 chars, batch 1 | 667 chars, batch 4 | load s |" in text
+    assert "(1.00x)" in next(line for line in text.splitlines() if line.startswith("| fp32 |"))
+    assert "| torch-int8 |" in text and "TorchServe start" not in text  # no server part asked for
