@@ -108,7 +108,7 @@ def markdown(report: dict, machine: str) -> str:
         ),
         "",
         "Accuracy in %, with the change against fp32 in points. The serving default is the fastest precision "
-        "whose row says yes (speed: `--tune`).",
+        "whose row says yes (speed: `--precision`, `--tune`).",
     ]
     return "\n".join(lines) + "\n"
 
