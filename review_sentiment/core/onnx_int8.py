@@ -18,6 +18,9 @@ torch model (int8 graphs have no backward).
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import logging
 import tempfile
 import warnings
@@ -130,4 +133,14 @@ def load_int8(model: torch.nn.Module, threads: int) -> OnnxInt8Model:
     with tempfile.TemporaryDirectory(prefix="sentiment-onnx-") as work:
         path = quantize_int8(model, Path(work))
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    _release_freed_memory()
     return OnnxInt8Model(session, model.config)
+
+
+def _release_freed_memory() -> None:
+    """The export, optimizer and quantizer free about 500 MB (released model) that glibc keeps
+    in the worker's heap; hand it back (RSS after SentimentClassifier.load, explanations on:
+    1,170 MiB without this, 707 with it; fp32 592)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim this way
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
