@@ -27,7 +27,7 @@ RUN --mount=type=cache,target=/root/.cache/pip --mount=type=bind,source=wheelhou
     && if ls /wheelhouse/*.whl >/dev/null 2>&1; then export PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheelhouse; fi \
     && /opt/venv/bin/pip install --index-url "$TORCH_INDEX_URL" -c /tmp/requirements.txt torch \
     && /opt/venv/bin/pip install -c /tmp/requirements.txt \
-        transformers safetensors torchserve torch-model-archiver psutil pyyaml requests numpy
+        transformers safetensors torchserve torch-model-archiver psutil pyyaml requests numpy onnxruntime onnx
 
 FROM python-base AS ui-deps
 COPY requirements.txt /tmp/requirements.txt

@@ -3,6 +3,7 @@
     python -m benchmarks.benchmark                 # `make bench`: the full matrix (~15 min on 2 cores)
     python -m benchmarks.benchmark --tune          # the sweeps that choose the defaults (~15 min)
     python -m benchmarks.benchmark --accuracy      # accuracy per CPU precision (~10 min, load-independent)
+    python -m benchmarks.benchmark --precision     # speed per CPU precision (100/667 chars), start-up (~5 min)
     python -m benchmarks.benchmark --overhead      # where a request's CPU goes; the stack's own ceiling (~5 min)
     python -m benchmarks.benchmark --smoke --output /tmp/smoke   # 16 requests a cell: does it work
 
@@ -32,7 +33,7 @@ from pathlib import Path
 
 # Client processes are spawned and import this module again (as __mp_main__): torch and
 # transformers are imported only inside the functions that need them, so they start fast.
-from benchmarks import accuracy, results, wrk  # noqa: E402
+from benchmarks import accuracy, precision_speed, results, wrk  # noqa: E402
 from benchmarks.loadgen import Window, prime, run_load  # noqa: E402
 from benchmarks.reviews import LENGTHS, SEED_LENGTH, reviews  # noqa: E402
 from benchmarks.systems import describe_config, flask_baseline, model_config, torchserve  # noqa: E402
@@ -73,7 +74,7 @@ def flask_variants(config: dict, device: str) -> list[tuple[str, str, int | None
     precision and max_length (what the ratio compares), and as the seed ran it (fp32, 512)."""
     precision = _served_precision(config, device)
     variants = [("flask-seed", "fp32", None)]
-    if precision != "int8":  # a pipeline cannot run dynamic int8; then only the seed's row
+    if precision != "int8":  # a pipeline cannot run ONNX Runtime int8; then only the seed's row
         variants.insert(0, ("flask", precision, int(config["handler"]["max_length"])))
     return variants
 
@@ -207,6 +208,15 @@ def run_accuracy(args: argparse.Namespace) -> Path:
     return folder
 
 
+def run_precision(args: argparse.Namespace) -> Path:
+    config = model_config(Path(args.model_config))
+    env = results.environment()
+    report = {**precision_speed.measure(Path(args.checkpoint), config, args.window), "environment": env}
+    folder = Path(args.output or RESULTS_DIR)
+    print(precision_speed.write(report, folder, results.machine_line(env)))
+    return folder
+
+
 def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in text.split(","))
 
@@ -217,6 +227,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     mode.add_argument("--smoke", action="store_true", help="one length, 1 and 4 clients, 16 requests a cell")
     mode.add_argument("--tune", action="store_true", help="precision, batching and worker sweeps (667 chars)")
     mode.add_argument("--accuracy", action="store_true", help="accuracy per CPU precision on the evaluation sets")
+    mode.add_argument("--precision", action="store_true", help="in-process speed per CPU precision (100/667 chars)")
     mode.add_argument("--overhead", action="store_true", help="CPU per request by process and part; tiny-model ceiling")
     parser.add_argument("--checkpoint", default=str(paths.RELEASED_MODEL))
     parser.add_argument("--model-config", default=str(paths.MODEL_CONFIG), help="TorchServe's model-config.yaml")
@@ -239,7 +250,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.systems) - set(SYSTEMS)
     if unknown:
         parser.error(f"unknown systems {sorted(unknown)}; choose from {SYSTEMS}")
-    default_warmup, default_duration = TUNE_WINDOW if args.tune or args.overhead else MATRIX_WINDOW
+    default_warmup, default_duration = TUNE_WINDOW if args.tune or args.overhead or args.precision else MATRIX_WINDOW
     args.window = Window(args.warmup or default_warmup, args.duration or default_duration)
     if args.smoke:
         args.lengths, args.concurrency = SMOKE["lengths"], SMOKE["concurrency"]
@@ -252,6 +263,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.accuracy:
         run_accuracy(args)
+    elif args.precision:
+        run_precision(args)
     elif args.overhead:
         run_overhead(args)
     elif args.tune:

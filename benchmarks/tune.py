@@ -2,7 +2,7 @@
 
 1. CPU precision (fp32, bf16, int8), in-process: batch-1 latency and batchSize throughput,
    beside the accuracy drop measured by `--accuracy` (the fastest precision whose drop is
-   <= 0.3 points on every set may be the default).
+   <= 0.2 points on every set may be the default).
 2. maxBatchDelay x batchSize through TorchServe at 1 and 16 clients.
 3. workers x torch threads per worker through TorchServe at 1 and 16 clients.
 Each TorchServe variant is a fresh server from its own .mar, so each also gives a cold start

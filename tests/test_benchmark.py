@@ -129,14 +129,14 @@ def test_target_ratios_pass_and_fail_on_the_rule():
     }
 
 
-def test_precision_rule_allows_only_drops_within_three_tenths_of_a_point():
+def test_precision_rule_allows_only_drops_within_two_tenths_of_a_point():
     def acc(**values):
         return {name: {"accuracy": value, "reviews": 1000} for name, value in values.items()}
 
     results = {
         "fp32": acc(imdb=0.900, amazon=0.900),
-        "bf16": acc(imdb=0.898, amazon=0.897),  # -0.2, -0.3 points
-        "int8": acc(imdb=0.905, amazon=0.890),  # better on one set, -1.0 on the other
+        "bf16": acc(imdb=0.899, amazon=0.898),  # -0.1, -0.2 points
+        "int8": acc(imdb=0.905, amazon=0.897),  # better on one set, -0.3 on the other
     }
     assert accuracy.eligible(results) == {"fp32": True, "bf16": True, "int8": False}
     precision_rows = [
@@ -210,7 +210,7 @@ def test_flask_runs_at_the_served_precision_and_as_the_seed_ran_it():
     config = model_config(handler={"cpu_precision": "bf16", "max_length": 256})
     assert flask_variants(config, "cpu") == [("flask", "bf16", 256), ("flask-seed", "fp32", None)]
     int8 = model_config(handler={"cpu_precision": "int8"})
-    assert flask_variants(int8, "cpu") == [("flask-seed", "fp32", None)]  # a pipeline cannot run dynamic int8
+    assert flask_variants(int8, "cpu") == [("flask-seed", "fp32", None)]  # a pipeline cannot run ONNX Runtime int8
 
 
 @pytest.mark.serving
@@ -232,3 +232,19 @@ def test_overhead_run_splits_a_request_and_measures_the_stack_alone(tiny_checkpo
     assert all(r["errors"] == 0 and r["cpu_ms_per_request"]["workers"] > 0 for r in report["ceiling"])
     text = (output / "overhead.md").read_text()
     assert "| Java frontend |" in text and "one Python worker (one core) can feed" in text
+
+
+def test_precision_speed_measures_every_precision_and_the_old_int8_in_process(tiny_checkpoint):
+    from benchmarks import precision_speed
+    from benchmarks.loadgen import Window
+    from benchmarks.systems import model_config
+
+    cells = ((100, 1), (SEED_LENGTH, 4))
+    report = precision_speed.measure(tiny_checkpoint, model_config(), Window(0.0, 60.0, 8), cells=cells, server=False)
+    rows = {(r["variant"], r["chars"], r["batch"]): r for r in report["rows"]}
+    assert set(rows) == {(v, c, b) for v in precision_speed.VARIANTS for c, b in cells}
+    assert all(r["reviews_per_s"] > 0 and r["load_s"] > 0 for r in rows.values())
+    text = precision_speed.markdown(report, "a test machine")
+    assert "| precision | 100 chars, batch 1 | 667 chars, batch 4 | load s |" in text
+    assert "(1.00x)" in next(line for line in text.splitlines() if line.startswith("| fp32 |"))
+    assert "| torch-int8 |" in text and "TorchServe start" not in text  # no server part asked for

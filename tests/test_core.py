@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
 from review_sentiment.core.classifier import SentimentClassifier, default_threads, prepare_model, resolve_device
 from review_sentiment.core.encoding import head_tail, pad_batch, special_tokens, token_ids
 from review_sentiment.core.errors import EmptyText, MalformedJson, NotUtf8, RequestError, TextTooLong
+from review_sentiment.core.onnx_int8 import OnnxInt8Model, quantize_int8
 from review_sentiment.core.settings import InferenceSettings
 from review_sentiment.core.validation import payload_of, review_text
 from review_sentiment.status_codes import http_status
@@ -147,16 +150,47 @@ def test_threads_never_oversubscribe(monkeypatch):
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
 def test_cpu_precisions(tiny_checkpoint, precision):
     clf = SentimentClassifier.load(tiny_checkpoint, InferenceSettings(cpu_precision=precision, warmup=False))
-    linear_types = {type(m).__name__ for m in clf.model.modules() if "Linear" in type(m).__name__}
     if precision == "int8":
-        assert any("Dynamic" in name or "Quantized" in name for name in linear_types) or any(
-            "quantized" in type(m).__module__ for m in clf.model.modules()
-        )
+        assert isinstance(clf.model, OnnxInt8Model)
     else:
         dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
         assert next(clf.model.parameters()).dtype == dtype
     prediction = clf.predict(["Lovely texture, will buy again"])[0]
     assert sum(prediction.probabilities.values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_int8_is_onnx_runtime_int8_with_fp32_embeddings(tiny_checkpoint, tmp_path):
+    """Attention fused and quantized (QAttention), the other MatMuls int8 (MatMulInteger), the
+    embeddings fused in fp32 (EmbedLayerNormalization, no quantized Gather)."""
+    import onnx
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_checkpoint, dtype=torch.float32)
+    graph = onnx.load(str(quantize_int8(model, tmp_path))).graph
+    ops = {node.op_type for node in graph.node}
+    assert {"QAttention", "MatMulInteger", "EmbedLayerNormalization"} <= ops
+    assert not ops & {"Attention", "MatMul", "Gemm", "QGather"}
+    embedding = next(node for node in graph.node if node.op_type == "EmbedLayerNormalization")
+    weights = {init.name: init for init in graph.initializer}
+    assert weights[embedding.input[2]].data_type == onnx.TensorProto.FLOAT  # word embeddings
+    assert model.config._attn_implementation == "sdpa"  # exported with eager attention, then restored
+
+
+def test_int8_agrees_with_fp32_at_every_batch_shape(tiny_checkpoint, tmp_path, monkeypatch):
+    """Dynamic batch and sequence axes: batches of other sizes and lengths than the export's; the
+    ONNX files go to a temporary folder that is gone once the session is loaded."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    settings = InferenceSettings(max_length=64, warmup=False, explain=False)
+    int8 = SentimentClassifier.load(tiny_checkpoint, replace(settings, cpu_precision="int8"))
+    fp32 = SentimentClassifier.load(tiny_checkpoint, replace(settings, cpu_precision="fp32"))
+    assert not any(tmp_path.iterdir())
+    texts = ["Lovely texture, will buy again", "Broke after a day", "meh " * 100, "ok"]
+    for batch in (texts, texts[:1], texts[2:3]):
+        for got, want in zip(int8.predict(batch), fp32.predict(batch), strict=True):
+            assert got.label == want.label
+            assert got.probabilities["positive"] == pytest.approx(want.probabilities["positive"], abs=0.01)
 
 
 def test_gpu_precision_casts_for_cuda(tiny_checkpoint, monkeypatch):

@@ -174,7 +174,8 @@ def test_explanations_carry_the_served_prediction_and_run_in_fp32(released):
 
 @pytest.mark.parametrize("precision", ["bf16", "int8"])
 def test_a_reduced_precision_server_explains_with_a_separate_fp32_copy(tiny_checkpoint, precision):
-    """On every machine (the test above checks the copy only where `auto` picks bf16)."""
+    """On every machine (the test above checks the copy only where `auto` picks bf16). int8
+    serves from ONNX Runtime and explains with the fp32 torch model it was exported from."""
     clf = SentimentClassifier.load(tiny_checkpoint, InferenceSettings(cpu_precision=precision, warmup=False))
     explainer_model = clf.explainer.gradients.model
     assert explainer_model is not clf.model

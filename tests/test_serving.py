@@ -251,3 +251,21 @@ def test_auth_off_switch_and_clean_stop(tmp_path, model_store):
     assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in family)
     assert not process.tmp_dir.exists()
     assert not process.is_running()
+
+
+def test_an_int8_worker_starts_and_answers(tmp_path, model_store, monkeypatch):
+    """cpu_precision int8, set as a deployment would (the environment wins over the archive's
+    model-config): the worker exports and quantizes the model through ONNX Runtime at start,
+    then answers predictions, and explanations in fp32 torch."""
+    monkeypatch.setenv("SENTIMENT_CPU_PRECISION", "int8")
+    process = TorchServeProcess(run_dir=tmp_path / "run", model_store=model_store)
+    process.start("sentiment=sentiment.mar", Endpoints.free(), timeout=180)
+    try:
+        client = TorchServeClient.for_run_dir(process.run_dir)
+        check_prediction(client.predict("The shade is perfect and it lasts all day."))
+        explanation = client.explain("Smells lovely but feels greasy")
+        assert explanation["label"] in ("negative", "positive") and explanation["attributions"]
+        logs = "".join(p.read_text(errors="replace") for p in process.log_dir.rglob("*.log"))
+        assert "cpu_precision='int8'" in logs
+    finally:
+        assert process.stop()

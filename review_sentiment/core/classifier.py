@@ -69,8 +69,15 @@ def served_precision(device: torch.device, settings: InferenceSettings) -> str:
     return settings.gpu_precision if device.type == "cuda" else cpu_precision(settings.cpu_precision)
 
 
-def prepare_model(model: torch.nn.Module, device: torch.device, settings: InferenceSettings) -> torch.nn.Module:
-    """Cast or quantize for the device: fp16 on GPU; fp32, bf16 or int8 dynamic on CPU."""
+def casts_in_place(device: torch.device, settings: InferenceSettings) -> bool:
+    """Whether prepare_model changes the fp32 model it is given (a cast); int8 builds a separate
+    ONNX Runtime model and leaves it as it was."""
+    return served_precision(device, settings) not in ("fp32", "int8")
+
+
+def prepare_model(model: torch.nn.Module, device: torch.device, settings: InferenceSettings):
+    """Cast or quantize for the device: fp16 on GPU; fp32, bf16, or int8 through ONNX Runtime
+    (review_sentiment/core/onnx_int8.py, on the torch threads already set) on CPU."""
     model = model.eval()
     precision = served_precision(device, settings)
     if device.type == "cuda":
@@ -80,7 +87,9 @@ def prepare_model(model: torch.nn.Module, device: torch.device, settings: Infere
     if precision == "bf16":
         return model.to(torch.bfloat16)
     if precision == "int8":
-        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        from review_sentiment.core.onnx_int8 import load_int8  # onnxruntime only where int8 is served
+
+        return load_int8(model, torch.get_num_threads())
     return model
 
 
@@ -88,11 +97,12 @@ def make_explainer(
     model: torch.nn.Module, tokenizer, settings: InferenceSettings, device: torch.device
 ) -> WordExplainer | None:
     """The explainer over an fp32 `model` (loaded in fp32, not yet prepared for serving); None
-    when explanations are off. Shares the weights when the server computes in fp32 anyway."""
+    when explanations are off. Shares the weights unless prepare_model casts them (bf16, fp16):
+    an fp32 server computes with them, an int8 one has its own ONNX Runtime copy."""
     if not settings.explain:
         return None
-    if served_precision(device, settings) != "fp32":
-        model = copy.deepcopy(model)  # prepare_model casts the served model in place
+    if casts_in_place(device, settings):
+        model = copy.deepcopy(model)
     return WordExplainer(model.to(device=device, dtype=torch.float32), tokenizer, settings)
 
 

@@ -15,8 +15,8 @@ size. The integral uses Gauss-Legendre nodes (Captum's default too). The path ha
 fast; the README's explanations section gives the measured |delta| at 32 and 64 steps.
 
 The model given here must be fp32 (or fp64): bf16 gradients are too coarse (8-bit mantissa)
-and int8 dynamic layers have no backward, so the classifier keeps an fp32 copy for this when
-it serves in another precision.
+and the int8 ONNX Runtime graph has no backward, so the classifier keeps the fp32 torch model
+for this when it serves in another precision.
 """
 
 from __future__ import annotations

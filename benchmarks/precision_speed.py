@@ -1,0 +1,159 @@
+"""In-process speed per CPU precision, at short and long reviews and a few batch sizes.
+
+    python -m benchmarks.benchmark --precision     # writes benchmarks/results/precision_speed.*
+
+Each cell classifies batches of `batch` reviews of one length, one batch after another, through
+SentimentClassifier.classify with the server's handler settings and torch threads (as
+benchmarks/inprocess.py; batch 1 is plain latency). Beside the precisions the server offers, one
+reference row: `torch-int8`, torch's dynamic quantization of the Linear layers, the int8 the
+server offered before ONNX Runtime's (review_sentiment/core/onnx_int8.py). Then, for each served
+precision, a TorchServe with config/model-config.yaml at that precision: start command to first
+answer (int8's worker exports and quantizes the model first) and the worker's resident memory.
+Unlike accuracy, these figures depend on machine load: run it on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import gc
+import json
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+from benchmarks.accuracy import _shown
+from benchmarks.inprocess import run_in_process
+from benchmarks.loadgen import Window
+from benchmarks.reviews import reviews
+from review_sentiment.markdown import markdown_table
+from review_sentiment.progress import log
+
+VARIANTS = ("fp32", "bf16", "int8", "torch-int8")
+CELLS = ((100, 1), (100, 8), (100, 16), (667, 1), (667, 8), (667, 16))  # (characters, batch)
+
+
+def _classifier(checkpoint: Path, settings, variant: str):
+    from review_sentiment.core.classifier import WARMUP_TEXTS, SentimentClassifier
+
+    if variant != "torch-int8":
+        return SentimentClassifier.load(checkpoint, dataclasses.replace(settings, cpu_precision=variant), "cpu")
+    import torch
+
+    fp32 = SentimentClassifier.load(checkpoint, dataclasses.replace(settings, cpu_precision="fp32"), "cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization is deprecated: one more reason it left the server
+        model = torch.ao.quantization.quantize_dynamic(fp32.model, {torch.nn.Linear}, dtype=torch.qint8)
+    clf = SentimentClassifier(model, fp32.tokenizer, fp32.settings, fp32.device)
+    clf.predict_texts(list(WARMUP_TEXTS))
+    return clf
+
+
+def start_up(checkpoint: Path, config: dict, precisions) -> dict[str, dict]:
+    """Per precision: TorchServe's start command to first answer, and its worker's RSS then."""
+    from benchmarks.systems import torchserve
+
+    out = {}
+    for precision in precisions:
+        variant = copy.deepcopy(config)
+        variant["handler"]["cpu_precision"] = precision
+        with (
+            tempfile.TemporaryDirectory(prefix="sentiment-precision-") as work,
+            torchserve(checkpoint, variant, Path(work), precision) as running,
+        ):
+            out[precision] = {"cold_start_s": round(running.cold_start_s, 1), "memory": running.memory()}
+        log(f"  TorchServe {precision:5} first answer after {out[precision]['cold_start_s']} s")
+    return out
+
+
+def measure(
+    checkpoint: Path, config: dict, window: Window, variants=VARIANTS, cells=CELLS, server: bool = True
+) -> dict:
+    from review_sentiment.core.settings import InferenceSettings
+
+    settings = dataclasses.replace(InferenceSettings.from_sources(config["handler"]), explain=False)
+    rows = []
+    for variant in variants:
+        start = time.perf_counter()
+        clf = _classifier(checkpoint, settings, variant)
+        load_s = time.perf_counter() - start
+        for chars, batch in cells:
+            result = run_in_process(clf, reviews(chars), batch, batch, window)
+            rows.append(
+                {
+                    "variant": variant,
+                    "chars": chars,
+                    "batch": batch,
+                    "reviews_per_s": round(result.req_per_s, 1),
+                    "p50_ms": round(result.p50_ms, 1),
+                    "load_s": round(load_s, 1),
+                }
+            )
+            log(f"  {variant:10} {chars:4} chars  batch {batch:2}  {result.req_per_s:7.1f} reviews/s")
+        del clf
+        gc.collect()
+    return {
+        "checkpoint": _shown(checkpoint),
+        "window": dataclasses.asdict(window),
+        "threads": settings.torch_threads or "cores // workers",
+        "rows": rows,
+        "torchserve": start_up(checkpoint, config, [v for v in variants if v != "torch-int8"]) if server else {},
+    }
+
+
+def markdown(report: dict, machine: str) -> str:
+    rows = report["rows"]
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    cells = list(dict.fromkeys((r["chars"], r["batch"]) for r in rows))
+    cell = {(r["variant"], r["chars"], r["batch"]): r for r in rows}
+    base = {(c, b): cell[("fp32", c, b)]["reviews_per_s"] for c, b in cells if ("fp32", c, b) in cell}
+    window = report["window"]
+    table = markdown_table(
+        ("precision", *(f"{c} chars, batch {b}" for c, b in cells), "load s"),
+        (
+            (
+                variant,
+                *(
+                    f"{cell[(variant, c, b)]['reviews_per_s']:.1f}"
+                    + (f" ({cell[(variant, c, b)]['reviews_per_s'] / base[(c, b)]:.2f}x)" if (c, b) in base else "")
+                    for c, b in cells
+                ),
+                f"{cell[(variant, *cells[0])]['load_s']:.1f}",
+            )
+            for variant in variants
+        ),
+    )
+    served = report["torchserve"]
+    server_table = markdown_table(
+        ("precision", "TorchServe start to first answer, s", "worker RSS after, MiB"),
+        (
+            (p, f"{r['cold_start_s']:.1f}", " / ".join(f"{m:.0f}" for m in r["memory"]["workers_mib"]))
+            for p, r in served.items()
+        ),
+    )
+    return (
+        "# Speed per CPU precision (in-process)\n\n"
+        f"Measured on {machine}. Checkpoint `{report['checkpoint']}`, handler settings of "
+        f"`config/model-config.yaml`, torch / ONNX Runtime threads: {report['threads']}. Each cell "
+        f"{window['warmup_s']} s warm-up + {window['duration_s']} s. Produced by "
+        "`python -m benchmarks.benchmark --precision`.\n\n"
+        f"{table}\n\n"
+        "Reviews/s (× fp32 of the same cell). `load s`: SentimentClassifier.load with warm-up, the ONNX "
+        "export and quantization included for int8. `torch-int8`: torch dynamic quantization, the int8 "
+        "served before ONNX Runtime's, for reference.\n"
+        + (
+            f"\n{server_table}\n\nTorchServe with `config/model-config.yaml` at each precision (explanations "
+            "on: bf16 and int8 workers also hold the fp32 torch weights).\n"
+            if served
+            else ""
+        )
+    )
+
+
+def write(report: dict, folder: Path, machine: str) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "precision_speed.json").write_text(json.dumps(report, indent=2) + "\n")
+    text = markdown(report, machine)
+    (folder / "precision_speed.md").write_text(text)
+    return text
