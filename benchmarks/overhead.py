@@ -61,6 +61,7 @@ VARIANTS = (
     Variant("batchSize 16", config={"batchSize": 16}),
     Variant("maxBatchDelay 2 ms", config={"maxBatchDelay": 2}),
     Variant("1 worker x 2 threads", config={"minWorkers": 1, "maxWorkers": 1}),
+    Variant("cpu_precision int8 (ONNX Runtime)", env={"SENTIMENT_CPU_PRECISION": "int8"}),
 )
 
 
