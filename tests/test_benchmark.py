@@ -48,7 +48,9 @@ def test_smoke_run_measures_all_three_systems(tiny_checkpoint, tmp_path):
         assert set(cpu) == {"frontend", "workers", "client"} and all(v > 0 for v in cpu.values()), cpu
         assert cells["in-process", clients]["cpu_ms_per_request"]["process"] > 0
     assert report["systems"]["torchserve"]["memory"]["frontend_mib"] > 0
-    assert len(report["systems"]["torchserve"]["memory"]["workers_mib"]) == 1
+    # One resident size per worker of the default layout (config/model-config.yaml).
+    workers = report["server_config"]["model_config"]["maxWorkers"]
+    assert len(report["systems"]["torchserve"]["memory"]["workers_mib"]) == workers
     # With 1 and 4 clients only the lone-client ratio can be computed; the others say so.
     lone = next(t for t in report["ratios"] if t["target"].startswith("TorchServe p50") and t["chars"] == SEED_LENGTH)
     # The verdict is the rule applied to this run's value, and the value is this run's two p50s (wrk's cell).
