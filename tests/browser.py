@@ -74,8 +74,10 @@ def sign_in(page: Page, url: str, user: str, password: str) -> None:
     page.get_by_label("username").fill(user)
     page.get_by_label("password").fill(password)
     page.get_by_role("button", name="Login").click()
-    page.add_style_tag(content=NO_ANIMATIONS)
+    # The login navigates to the app: style the page once it has arrived, not the one leaving
+    # (a style added mid-navigation fails with "Execution context was destroyed").
     expect(page.locator("#classify")).to_be_visible()
+    page.add_style_tag(content=NO_ANIMATIONS)
 
 
 def screenshot(page: Page, name: str) -> None:
