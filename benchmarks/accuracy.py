@@ -17,6 +17,7 @@ import json
 import time
 from pathlib import Path
 
+from benchmarks.results import save_report
 from review_sentiment.markdown import markdown_table
 
 PRECISIONS = ("fp32", "bf16", "int8")
@@ -114,10 +115,8 @@ def markdown(report: dict, machine: str) -> str:
 
 
 def write(report: dict, folder: Path, machine: str) -> str:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "precision_accuracy.json").write_text(json.dumps(report, indent=2) + "\n")
     text = markdown(report, machine)
-    (folder / "precision_accuracy.md").write_text(text)
+    save_report(folder, "precision_accuracy", report, text)
     return text
 
 

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from pathlib import Path
 from benchmarks import stacks, wrk
 from benchmarks.inprocess import run_in_process
 from benchmarks.loadgen import Window
-from benchmarks.results import fmt, serving_overhead_ms
+from benchmarks.results import fmt, save_report, serving_overhead_ms
 from benchmarks.reviews import SEED_LENGTH, reviews
 from benchmarks.systems import Running, model_config, torchserve
 from review_sentiment.core.classifier import SentimentClassifier
@@ -236,13 +235,11 @@ def gpu_estimate(rows: list[dict]) -> str:
 
 
 def write(report: dict, folder: Path, machine: str) -> str:
-    folder.mkdir(parents=True, exist_ok=True)
     text = (
         f"Machine: {machine}.\n\n## Where a request's CPU goes (released model)\n\n"
         f"{split_markdown(report['split'])}\n\n"
         f"## What cuts it: one setting at a time (released model)\n\n{variants_markdown(report['variants'])}\n\n"
         f"## The serving stack alone (tiny model, 100 characters)\n\n{ceiling_markdown(report['ceiling'])}\n"
     )
-    (folder / "overhead.md").write_text(f"# Benchmark: overhead\n\n{text}")
-    (folder / "overhead.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    save_report(folder, "overhead", report, f"# Benchmark: overhead\n\n{text}")
     return text

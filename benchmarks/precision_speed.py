@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import gc
-import json
 import tempfile
 import time
 import warnings
@@ -26,6 +25,7 @@ from pathlib import Path
 from benchmarks.accuracy import _shown
 from benchmarks.inprocess import run_in_process
 from benchmarks.loadgen import Window
+from benchmarks.results import save_report
 from benchmarks.reviews import reviews
 from review_sentiment.markdown import markdown_table
 from review_sentiment.progress import log
@@ -152,8 +152,6 @@ def markdown(report: dict, machine: str) -> str:
 
 
 def write(report: dict, folder: Path, machine: str) -> str:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "precision_speed.json").write_text(json.dumps(report, indent=2) + "\n")
     text = markdown(report, machine)
-    (folder / "precision_speed.md").write_text(text)
+    save_report(folder, "precision_speed", report, text)
     return text

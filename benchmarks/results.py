@@ -272,6 +272,13 @@ def plot_latency(report: dict, path: Path, chars: int = SEED_LENGTH) -> bool:
     return True
 
 
+def save_report(folder: Path, stem: str, report: dict, text: str) -> None:
+    """A benchmark mode's outputs: `stem`.json (the whole report) and `stem`.md (its tables)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{stem}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    (folder / f"{stem}.md").write_text(text)
+
+
 def write_matrix(report: dict, folder: Path) -> str:
     """results.md, results.json, throughput_vs_length.png, latency_vs_concurrency.png; returns the table."""
     folder.mkdir(parents=True, exist_ok=True)

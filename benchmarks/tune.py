@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import json
 import math
 from pathlib import Path
 
 from benchmarks import accuracy
 from benchmarks.inprocess import run_in_process
 from benchmarks.loadgen import Window, run_load
-from benchmarks.results import fmt, machine_line, memory_text
+from benchmarks.results import fmt, machine_line, memory_text, save_report
 from benchmarks.reviews import SEED_LENGTH, reviews
 from benchmarks.systems import model_config, torchserve
 from review_sentiment.core.classifier import SentimentClassifier
@@ -189,8 +188,6 @@ def _server_table(rows: list[dict], keys: tuple[str, str]) -> list[str]:
 
 
 def write(report: dict, folder: Path) -> str:
-    folder.mkdir(parents=True, exist_ok=True)
     text = markdown(report)
-    (folder / "tune.json").write_text(json.dumps(report, indent=2) + "\n")
-    (folder / "tune.md").write_text(f"# Benchmark: tuning sweep\n\n{text}")
+    save_report(folder, "tune", report, f"# Benchmark: tuning sweep\n\n{text}")
     return text
