@@ -4,6 +4,7 @@
     python -m benchmarks.benchmark --tune          # the sweeps that choose the defaults (~15 min)
     python -m benchmarks.benchmark --accuracy      # accuracy per CPU precision (~10 min, load-independent)
     python -m benchmarks.benchmark --precision     # speed per CPU precision (100/667 chars), start-up (~5 min)
+    python -m benchmarks.benchmark --compile       # torch.compile against eager fp32, agreement (~10 min)
     python -m benchmarks.benchmark --overhead      # where a request's CPU goes; the stack's own ceiling (~5 min)
     python -m benchmarks.benchmark --smoke --output /tmp/smoke   # 16 requests a cell: does it work
 
@@ -33,7 +34,7 @@ from pathlib import Path
 
 # Client processes are spawned and import this module again (as __mp_main__): torch and
 # transformers are imported only inside the functions that need them, so they start fast.
-from benchmarks import accuracy, precision_speed, results, wrk  # noqa: E402
+from benchmarks import accuracy, compile_speed, precision_speed, results, wrk  # noqa: E402
 from benchmarks.loadgen import Window, prime, run_load  # noqa: E402
 from benchmarks.reviews import LENGTHS, SEED_LENGTH, reviews  # noqa: E402
 from benchmarks.systems import describe_config, flask_baseline, model_config, torchserve  # noqa: E402
@@ -217,6 +218,18 @@ def run_precision(args: argparse.Namespace) -> Path:
     return folder
 
 
+def run_compile(args: argparse.Namespace) -> Path:
+    config = model_config(Path(args.model_config))
+    env = results.environment()
+    report = {
+        **compile_speed.measure(Path(args.checkpoint), config, args.window, limit=args.accuracy_limit),
+        "environment": env,
+    }
+    folder = Path(args.output or RESULTS_DIR)
+    print(compile_speed.write(report, folder, results.machine_line(env)))
+    return folder
+
+
 def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in text.split(","))
 
@@ -228,6 +241,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     mode.add_argument("--tune", action="store_true", help="precision, batching and worker sweeps (667 chars)")
     mode.add_argument("--accuracy", action="store_true", help="accuracy per CPU precision on the evaluation sets")
     mode.add_argument("--precision", action="store_true", help="in-process speed per CPU precision (100/667 chars)")
+    mode.add_argument("--compile", action="store_true", help="torch.compile against eager fp32, in-process")
     mode.add_argument("--overhead", action="store_true", help="CPU per request by process and part; tiny-model ceiling")
     parser.add_argument("--checkpoint", default=str(paths.RELEASED_MODEL))
     parser.add_argument("--model-config", default=str(paths.MODEL_CONFIG), help="TorchServe's model-config.yaml")
@@ -250,7 +264,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.systems) - set(SYSTEMS)
     if unknown:
         parser.error(f"unknown systems {sorted(unknown)}; choose from {SYSTEMS}")
-    default_warmup, default_duration = TUNE_WINDOW if args.tune or args.overhead or args.precision else MATRIX_WINDOW
+    default_warmup, default_duration = (
+        TUNE_WINDOW if args.tune or args.overhead or args.precision or args.compile else MATRIX_WINDOW
+    )
     args.window = Window(args.warmup or default_warmup, args.duration or default_duration)
     if args.smoke:
         args.lengths, args.concurrency = SMOKE["lengths"], SMOKE["concurrency"]
@@ -265,6 +281,8 @@ def main(argv: list[str] | None = None) -> None:
         run_accuracy(args)
     elif args.precision:
         run_precision(args)
+    elif args.compile:
+        run_compile(args)
     elif args.overhead:
         run_overhead(args)
     elif args.tune:

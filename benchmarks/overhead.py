@@ -60,6 +60,11 @@ VARIANTS = (
     Variant("batchSize 16", config={"batchSize": 16}),
     Variant("maxBatchDelay 2 ms", config={"maxBatchDelay": 2}),
     Variant("1 worker x 2 threads", config={"minWorkers": 1, "maxWorkers": 1}),
+    # Both cores for a lone request; under load 4 threads share 2 cores.
+    Variant("2 workers x 2 threads", handler={"torch_threads": 2}),
+    Variant(
+        "2 workers x 2 threads, idle threads sleep", handler={"torch_threads": 2}, env={"OMP_WAIT_POLICY": "PASSIVE"}
+    ),
     Variant("cpu_precision int8 (ONNX Runtime)", env={"SENTIMENT_CPU_PRECISION": "int8"}),
 )
 

@@ -6,7 +6,8 @@ Each cell classifies batches of `batch` reviews of one length, one batch after a
 SentimentClassifier.classify with the server's handler settings and torch threads (as
 benchmarks/inprocess.py; batch 1 is plain latency). Beside the precisions the server offers, one
 reference row: `torch-int8`, torch's dynamic quantization of the Linear layers, the int8 the
-server offered before ONNX Runtime's (review_sentiment/core/onnx_int8.py). Then, for each served
+server offered before ONNX Runtime's (review_sentiment/core/onnx_int8.py); `--compile` adds
+`fp32-compiled` (benchmarks/compile_speed.py). Then, for each served
 precision, a TorchServe with config/model-config.yaml at that precision: start command to first
 answer (int8's worker exports and quantizes the model first) and the worker's resident memory.
 Unlike accuracy, these figures depend on machine load: run it on a quiet machine.
@@ -30,13 +31,20 @@ from benchmarks.reviews import reviews
 from review_sentiment.markdown import markdown_table
 from review_sentiment.progress import log
 
-VARIANTS = ("fp32", "bf16", "int8", "torch-int8")
+SERVED = ("fp32", "bf16", "int8")  # the server's cpu_precision values; the rest are in-process references
+VARIANTS = (*SERVED, "torch-int8")
 CELLS = ((100, 1), (100, 8), (100, 16), (667, 1), (667, 8), (667, 16))  # (characters, batch)
 
 
 def _classifier(checkpoint: Path, settings, variant: str):
     from review_sentiment.core.classifier import WARMUP_TEXTS, SentimentClassifier
 
+    if variant == "fp32-compiled":
+        from benchmarks.compile_speed import compiled
+
+        return compiled(
+            SentimentClassifier.load(checkpoint, dataclasses.replace(settings, cpu_precision="fp32"), "cpu")
+        )
     if variant != "torch-int8":
         return SentimentClassifier.load(checkpoint, dataclasses.replace(settings, cpu_precision=variant), "cpu")
     import torch
@@ -68,11 +76,21 @@ def start_up(checkpoint: Path, config: dict, precisions) -> dict[str, dict]:
 
 
 def measure(
-    checkpoint: Path, config: dict, window: Window, variants=VARIANTS, cells=CELLS, server: bool = True
+    checkpoint: Path,
+    config: dict,
+    window: Window,
+    variants=VARIANTS,
+    cells=CELLS,
+    server: bool = True,
+    threads: int | None = None,
 ) -> dict:
+    """`threads`: torch / ONNX Runtime threads (None: the handler config's torch_threads, whose
+    0 means all cores here: one process, as the in-process ceiling)."""
     from review_sentiment.core.settings import InferenceSettings
 
     settings = dataclasses.replace(InferenceSettings.from_sources(config["handler"]), explain=False)
+    if threads is not None:
+        settings = dataclasses.replace(settings, torch_threads=threads)
     rows = []
     for variant in variants:
         start = time.perf_counter()
@@ -96,20 +114,19 @@ def measure(
     return {
         "checkpoint": _shown(checkpoint),
         "window": dataclasses.asdict(window),
-        "threads": settings.torch_threads or "cores // workers",
+        "threads": settings.torch_threads or "all cores",
         "rows": rows,
-        "torchserve": start_up(checkpoint, config, [v for v in variants if v != "torch-int8"]) if server else {},
+        "torchserve": start_up(checkpoint, config, [v for v in variants if v in SERVED]) if server else {},
     }
 
 
-def markdown(report: dict, machine: str) -> str:
-    rows = report["rows"]
+def speed_table(rows: list[dict]) -> str:
+    """Reviews/s per variant and cell, with the ratio to fp32's same cell, and load seconds."""
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     cells = list(dict.fromkeys((r["chars"], r["batch"]) for r in rows))
     cell = {(r["variant"], r["chars"], r["batch"]): r for r in rows}
     base = {(c, b): cell[("fp32", c, b)]["reviews_per_s"] for c, b in cells if ("fp32", c, b) in cell}
-    window = report["window"]
-    table = markdown_table(
+    return markdown_table(
         ("precision", *(f"{c} chars, batch {b}" for c, b in cells), "load s"),
         (
             (
@@ -124,6 +141,11 @@ def markdown(report: dict, machine: str) -> str:
             for variant in variants
         ),
     )
+
+
+def markdown(report: dict, machine: str) -> str:
+    table = speed_table(report["rows"])
+    window = report["window"]
     served = report["torchserve"]
     server_table = markdown_table(
         ("precision", "TorchServe start to first answer, s", "worker RSS after, MiB"),

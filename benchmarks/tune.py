@@ -16,6 +16,8 @@ import gc
 import math
 from pathlib import Path
 
+import torch
+
 from benchmarks import accuracy
 from benchmarks.inprocess import run_in_process
 from benchmarks.loadgen import Window, run_load
@@ -36,6 +38,8 @@ THROUGHPUT_TOLERANCE = 0.97
 
 
 def sweep_precision(checkpoint: Path, base: dict, window: Window) -> list[dict]:
+    """At one worker's torch threads of the configured layout (cores // maxWorkers unless set):
+    the precision is chosen for the workers that will serve it. `--precision` measures all cores."""
     texts = reviews(SEED_LENGTH)
     batch_size = base["batchSize"]
     rows = []
@@ -44,7 +48,14 @@ def sweep_precision(checkpoint: Path, base: dict, window: Window) -> list[dict]:
         classifier = SentimentClassifier.load(checkpoint, settings, "cpu", workers=base["maxWorkers"])
         one = run_in_process(classifier, texts, 1, batch_size, window)
         full = run_in_process(classifier, texts, batch_size, batch_size, window)
-        rows.append({"precision": precision, "batch1_p50_ms": one.p50_ms, "batch_reviews_per_s": full.req_per_s})
+        rows.append(
+            {
+                "precision": precision,
+                "threads": torch.get_num_threads(),
+                "batch1_p50_ms": one.p50_ms,
+                "batch_reviews_per_s": full.req_per_s,
+            }
+        )
         log(f"precision {precision}: batch 1 p50 {fmt(one.p50_ms)} ms, batch {batch_size} {full.req_per_s:.1f}/s")
         del classifier
         gc.collect()
@@ -144,8 +155,9 @@ def markdown(report: dict) -> str:
         precision_rows.append(
             (r["precision"], fmt(r["batch1_p50_ms"]), fmt(r["batch_reviews_per_s"]), fmt(drop, 2), allowed)
         )
+    threads = "/".join(sorted({str(r["threads"]) for r in report["precision"] if "threads" in r}))
     headers = (
-        "CPU precision (in-process)",
+        f"CPU precision (in-process, {threads or 'worker'} torch threads: one worker's)",
         "batch 1 p50 ms",
         f"batch {report['base_config']['batchSize']} reviews/s",
         "largest accuracy drop, points",

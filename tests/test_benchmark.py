@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from benchmarks import accuracy, tune
+from benchmarks import accuracy, results, tune
 from benchmarks.loadgen import closed_loop, summarize
 from benchmarks.results import ratios
 from benchmarks.reviews import LENGTHS, NEGATIVE, POSITIVE, SEED_LENGTH, SEED_REVIEW, reviews
@@ -250,3 +250,48 @@ def test_precision_speed_measures_every_precision_and_the_old_int8_in_process(ti
     assert "| precision | 100 chars, batch 1 | 667 chars, batch 4 | load s |" in text
     assert "(1.00x)" in next(line for line in text.splitlines() if line.startswith("| fp32 |"))
     assert "| torch-int8 |" in text and "TorchServe start" not in text  # no server part asked for
+
+
+def test_compile_speed_compares_compiled_with_eager_and_checks_agreement(tiny_checkpoint):
+    from types import SimpleNamespace
+
+    from benchmarks import compile_speed
+    from benchmarks.loadgen import Window
+    from benchmarks.systems import model_config
+
+    cells = ((100, 1), (SEED_LENGTH, 4))
+    report = compile_speed.measure(tiny_checkpoint, model_config(), Window(0.0, 60.0, 8), cells, limit=0, threads=(1,))
+    rows = {(r["variant"], r["chars"], r["batch"]): r for r in report["speed"]["1"]}
+    assert set(rows) == {(v, c, b) for v in compile_speed.VARIANTS for c, b in cells}
+    assert all(r["reviews_per_s"] > 0 for r in rows.values())
+    texts = ["great product, works well", "broke after a day, returned it", "fine " * 300]
+    sets = {"made-up": SimpleNamespace(texts=texts, labels=[1, 0, 1])}
+    agreement = compile_speed.agreement(tiny_checkpoint, model_config(), sets)["made-up"]
+    assert agreement["reviews"] == 3 and agreement["same_label"] == 1.0 and agreement["max_abs_diff"] < 1e-4
+    text = compile_speed.markdown({**report, "agreement": {"made-up": agreement}}, "a test machine")
+    assert (
+        "| fp32-compiled |" in text and "## 1 torch thread (a worker's, default" in text and "| made-up | 3 |" in text
+    )
+
+
+def test_tune_measures_precisions_at_one_workers_threads_and_says_so(tiny_checkpoint):
+    from benchmarks.loadgen import Window
+    from benchmarks.systems import model_config
+    from review_sentiment.core.classifier import default_threads
+
+    base = {**model_config(), "maxWorkers": 2}
+    base["handler"] = {**base["handler"], "torch_threads": 0}
+    rows = tune.sweep_precision(tiny_checkpoint, base, Window(0.0, 60.0, 4))
+    assert [r["precision"] for r in rows] == list(accuracy.PRECISIONS)
+    assert {r["threads"] for r in rows} == {default_threads(2)}
+    report = {
+        "environment": {**results.environment(), "load_average_at_start": 0.1},
+        "window": {"warmup_s": 0.0, "duration_s": 1.0},
+        "accuracy": None,
+        "precision": rows,
+        "batching": [],
+        "layouts": [],
+        "base_config": base,
+        "recommended": {"cpu_precision": None, "batchSize": 8, "maxBatchDelay": 5, "workers": 2, "torch_threads": 1},
+    }
+    assert f"{default_threads(2)} torch threads: one worker's" in tune.markdown(report)

@@ -14,7 +14,14 @@ from training.metrics import predicted_labels
 from training.scoring import model_probabilities
 from training.tiny_model import make_tiny_checkpoint
 
-__all__ = ["accuracy", "evaluation_sets", "make_tiny_checkpoint"]
+__all__ = [
+    "LabelledSet",
+    "accuracy",
+    "evaluation_sets",
+    "make_tiny_checkpoint",
+    "positive_probabilities",
+    "predicted_labels",
+]
 
 
 def evaluation_sets(checkpoint: Path, limit: int | None = None) -> dict[str, LabelledSet]:
@@ -24,5 +31,10 @@ def evaluation_sets(checkpoint: Path, limit: int | None = None) -> dict[str, Lab
 
 def accuracy(classifier, texts: Sequence[str], labels: Sequence[int], batch_size: int = 32) -> float:
     """Share of `texts` that `classifier` (the serving core) labels right."""
-    probs = model_probabilities(classifier, texts, batch_size)
+    probs = positive_probabilities(classifier, texts, batch_size)
     return float((predicted_labels(probs) == np.asarray(labels)).mean())
+
+
+def positive_probabilities(classifier, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+    """p(positive) per text from `classifier` (the serving core), in input order."""
+    return model_probabilities(classifier, texts, batch_size)
