@@ -200,34 +200,37 @@ def run_overhead(args: argparse.Namespace) -> Path:
     return folder
 
 
-def run_accuracy(args: argparse.Namespace) -> Path:
-    config = model_config(Path(args.model_config))
+def _run_in_results(args: argparse.Namespace, mode, measure) -> Path:
+    """A mode that writes into benchmarks/results/ (or --output): `measure(config)` with the model
+    config, stamped with the environment as it was before measuring, written by `mode.write`."""
     env = results.environment()
-    report = {**accuracy.measure(Path(args.checkpoint), config["handler"], args.accuracy_limit), "environment": env}
+    report = {**measure(model_config(Path(args.model_config))), "environment": env}
     folder = Path(args.output or RESULTS_DIR)
-    print(accuracy.write(report, folder, results.machine_line(env)))
+    print(mode.write(report, folder, results.machine_line(env)))
     return folder
+
+
+def run_accuracy(args: argparse.Namespace) -> Path:
+    checkpoint = Path(args.checkpoint)
+    return _run_in_results(
+        args, accuracy, lambda config: accuracy.measure(checkpoint, config["handler"], args.accuracy_limit)
+    )
 
 
 def run_precision(args: argparse.Namespace) -> Path:
-    config = model_config(Path(args.model_config))
-    env = results.environment()
-    report = {**precision_speed.measure(Path(args.checkpoint), config, args.window), "environment": env}
-    folder = Path(args.output or RESULTS_DIR)
-    print(precision_speed.write(report, folder, results.machine_line(env)))
-    return folder
+    checkpoint = Path(args.checkpoint)
+    return _run_in_results(
+        args, precision_speed, lambda config: precision_speed.measure(checkpoint, config, args.window)
+    )
 
 
 def run_compile(args: argparse.Namespace) -> Path:
-    config = model_config(Path(args.model_config))
-    env = results.environment()
-    report = {
-        **compile_speed.measure(Path(args.checkpoint), config, args.window, limit=args.accuracy_limit),
-        "environment": env,
-    }
-    folder = Path(args.output or RESULTS_DIR)
-    print(compile_speed.write(report, folder, results.machine_line(env)))
-    return folder
+    checkpoint = Path(args.checkpoint)
+    return _run_in_results(
+        args,
+        compile_speed,
+        lambda config: compile_speed.measure(checkpoint, config, args.window, limit=args.accuracy_limit),
+    )
 
 
 def _ints(text: str) -> tuple[int, ...]:

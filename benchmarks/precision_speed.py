@@ -39,23 +39,22 @@ CELLS = ((100, 1), (100, 8), (100, 16), (667, 1), (667, 8), (667, 16))  # (chara
 def _classifier(checkpoint: Path, settings, variant: str):
     from review_sentiment.core.classifier import WARMUP_TEXTS, SentimentClassifier
 
+    precision = variant if variant in SERVED else "fp32"  # the references start from fp32
+    clf = SentimentClassifier.load(checkpoint, dataclasses.replace(settings, cpu_precision=precision), "cpu")
     if variant == "fp32-compiled":
         from benchmarks.compile_speed import compiled
 
-        return compiled(
-            SentimentClassifier.load(checkpoint, dataclasses.replace(settings, cpu_precision="fp32"), "cpu")
-        )
+        return compiled(clf)
     if variant != "torch-int8":
-        return SentimentClassifier.load(checkpoint, dataclasses.replace(settings, cpu_precision=variant), "cpu")
+        return clf
     import torch
 
-    fp32 = SentimentClassifier.load(checkpoint, dataclasses.replace(settings, cpu_precision="fp32"), "cpu")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization is deprecated: one more reason it left the server
-        model = torch.ao.quantization.quantize_dynamic(fp32.model, {torch.nn.Linear}, dtype=torch.qint8)
-    clf = SentimentClassifier(model, fp32.tokenizer, fp32.settings, fp32.device)
-    clf.predict_texts(list(WARMUP_TEXTS))
-    return clf
+        model = torch.ao.quantization.quantize_dynamic(clf.model, {torch.nn.Linear}, dtype=torch.qint8)
+    int8 = SentimentClassifier(model, clf.tokenizer, clf.settings, clf.device)
+    int8.predict_texts(list(WARMUP_TEXTS))
+    return int8
 
 
 def start_up(checkpoint: Path, config: dict, precisions) -> dict[str, dict]:

@@ -19,7 +19,7 @@ __all__ = [
     "accuracy",
     "evaluation_sets",
     "make_tiny_checkpoint",
-    "positive_probabilities",
+    "model_probabilities",
     "predicted_labels",
 ]
 
@@ -31,10 +31,5 @@ def evaluation_sets(checkpoint: Path, limit: int | None = None) -> dict[str, Lab
 
 def accuracy(classifier, texts: Sequence[str], labels: Sequence[int], batch_size: int = 32) -> float:
     """Share of `texts` that `classifier` (the serving core) labels right."""
-    probs = positive_probabilities(classifier, texts, batch_size)
+    probs = model_probabilities(classifier, texts, batch_size)
     return float((predicted_labels(probs) == np.asarray(labels)).mean())
-
-
-def positive_probabilities(classifier, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-    """p(positive) per text from `classifier` (the serving core), in input order."""
-    return model_probabilities(classifier, texts, batch_size)
