@@ -197,12 +197,35 @@ def test_mix_never_trains_on_an_evaluation_text():
     m = mix.build_mix(mix.DEFAULT_SOURCES, seed=7, val_cap=50)
     evaluation = {t for s in m.tests.values() for t in s.texts}
     assert not evaluation & (set(m.train.texts) | set(m.validation.texts))
-    assert set(m.tests) == {mix.test_name(n) for n in mix.DEFAULT_SOURCES} | set(mix.HELD_OUT)
+    titles = {"clothing-titles-test"}  # the clothing source's second test part
+    assert set(m.tests) == {mix.test_name(n) for n in mix.DEFAULT_SOURCES} | titles | set(mix.HELD_OUT)
     for name, part in m.parts.items():
         classes = set(part["train"].labels)
         assert classes == {0, 1}, name
     assert len(m.parts["imdb"]["train"]) == mix.SOURCES["imdb"].train_cap
     assert m.parts["tweets"]["train"].labels.count(0) <= 2 * m.parts["tweets"]["train"].labels.count(1)
+
+
+def test_clothing_is_split_by_product_with_stars_as_labels():
+    """No product is in two parts; 4-5 stars positive, 1-2 negative, 3 dropped and counted; titles
+    are examples of their own and the titles' test part is scored apart."""
+    from training import clothing
+
+    reviews, report = clothing.load_reviews()
+    assert report.bad["3 stars (mixed), dropped"] > 2000
+    parts = clothing.split_by_product(reviews, seed=42)
+    products = {name: {r.product for r in rs} for name, rs in parts.items()}
+    assert not products["train"] & products["test"] and not products["train"] & products["validation"]
+    assert not products["test"] & products["validation"]
+    assert 0.08 < len(parts["test"]) / len(reviews) < 0.12
+    splits = clothing.splits(42)
+    test_texts = {r.text for r in parts["test"]}
+    assert set(splits["test"].texts) <= test_texts and set(splits["test-titles"].texts) <= {
+        r.title for r in parts["test"]
+    }
+    assert {0, 1} == set(splits["test"].labels) == set(splits["test-titles"].labels)
+    assert clothing.star_label(5) == clothing.star_label(4) == 1 and clothing.star_label(2) == 0
+    assert clothing.star_label(3) is None
 
 
 def test_fine_foods_negatives_are_only_reviews_below_5_stars_that_v1_reads_as_negative():

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from training import clothing
 from training import data as datasets
 from training.data import LabelledSet, LoadReport
 
-Splits = dict[str, LabelledSet]
+Splits = dict[str, LabelledSet]  # "train", "validation", "test" and optionally more "test-<kind>" parts
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,9 @@ SOURCES: dict[str, Source] = {
     # negative: about the test part's own balance (658 : 342).
     "fine-foods": Source("Amazon Fine Foods: 5 stars, and 1-4 stars read as negative", _fine_foods, max_ratio=2.0),
     "drugs": Source("drugs.com patient reviews", _drugs),
+    # Star-rated clothing reviews, split by product; review texts and titles. Negatives are about
+    # 1 in 8: up to 3 positives per negative keeps most of the negatives' language in view.
+    "clothing": Source("Women's clothing reviews and titles: 4-5 stars vs 1-2 stars", clothing.splits, max_ratio=3.0),
 }
 DEFAULT_SOURCES = tuple(SOURCES)
 
@@ -97,13 +101,21 @@ def without(data: LabelledSet, texts: set[str], reason: str) -> LabelledSet:
     return data.subset(keep, data.name)
 
 
-def test_name(source: str) -> str:
-    return {"fine-foods": "fine-foods-5star-test"}.get(source, f"{source}-test")
+def test_name(source: str, part: str = "test") -> str:
+    """The evaluation set's name for a source's test part ("test", or "test-titles" and the like)."""
+    if part != "test":
+        return f"{source}-{part.removeprefix('test-')}-test"
+    return {"fine-foods": "fine-foods-5star-test", "clothing": "clothing-reviews-test"}.get(source, f"{source}-test")
+
+
+def test_parts(source: str, splits: Splits) -> dict[str, LabelledSet]:
+    """A source's test parts by evaluation-set name."""
+    return {test_name(source, part): s for part, s in splits.items() if part.startswith("test")}
 
 
 def evaluation_sets(names: Iterable[str], seed: int) -> dict[str, LabelledSet]:
-    """The sets a model trained on `names` with `seed` never saw: each source's test split and HELD_OUT."""
-    tests = {test_name(n): SOURCES[n].splits(seed)["test"] for n in names}
+    """The sets a model trained on `names` with `seed` never saw: each source's test parts and HELD_OUT."""
+    tests = {name: s for n in names for name, s in test_parts(n, SOURCES[n].splits(seed)).items()}
     return tests | {name: load() for name, load in HELD_OUT.items()}
 
 
@@ -112,7 +124,8 @@ def build_mix(names: Sequence[str], seed: int, val_cap: int = 500, train_caps: d
     if unknown:
         raise ValueError(f"unknown sources {unknown}; known: {list(SOURCES)}")
     splits = {n: SOURCES[n].splits(seed) for n in names}
-    tests = {test_name(n): s["test"] for n, s in splits.items()} | {name: load() for name, load in HELD_OUT.items()}
+    tests = {name: t for n, s in splits.items() for name, t in test_parts(n, s).items()}
+    tests |= {name: load() for name, load in HELD_OUT.items()}
     evaluation_texts = {t for s in tests.values() for t in s.texts}
     parts: dict[str, Splits] = {}
     for n, s in splits.items():
@@ -124,7 +137,7 @@ def build_mix(names: Sequence[str], seed: int, val_cap: int = 500, train_caps: d
         train = _capped(train, cap, seed, "over the source's training cap")
         validation = without(s["validation"], evaluation_texts, "also in an evaluation set")
         validation = _capped(validation, val_cap, seed, "validation beyond its cap")
-        parts[n] = {"train": train, "validation": validation, "test": s["test"]}
+        parts[n] = {"train": train, "validation": validation} | {k: v for k, v in s.items() if k.startswith("test")}
     return Mix(
         train=concat("mix-train", [p["train"] for p in parts.values()]),
         validation=concat("mix-validation", [p["validation"] for p in parts.values()]),

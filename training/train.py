@@ -92,7 +92,7 @@ def training_data(args: argparse.Namespace) -> tuple[datasets.LabelledSet, datas
     if args.data == "mix":
         m = mix.build_mix(args.sources, args.seed, val_cap=args.val_limit)
         train, val = m.train, m.validation
-        sections = [s for p in m.parts.values() for s in (p["train"], p["validation"], p["test"])]
+        sections = [s for p in m.parts.values() for s in p.values()]
         sections += [s for name, s in m.tests.items() if name in mix.HELD_OUT]
         return _limited(train, args.train_limit), val, sections, m.loads
     splits = datasets.split(load_training_set(args), args.seed)

@@ -33,9 +33,14 @@ def special_tokens(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[
     raise ValueError("cannot locate the text between the tokenizer's special tokens")
 
 
-def text_budget(tokenizer: PreTrainedTokenizerBase, max_length: int) -> tuple[list[int], list[int], int]:
-    """(prefix ids, suffix ids, text tokens that fit in `max_length` between them)."""
+def text_budget(
+    tokenizer: PreTrainedTokenizerBase, max_length: int, prompt: str = ""
+) -> tuple[list[int], list[int], int]:
+    """(prefix ids, suffix ids, text tokens that fit in `max_length` between them). A `prompt`
+    (an instruction-tuned encoder's task prefix, e.g. EmbeddingGemma's) belongs to the prefix."""
     prefix, suffix = special_tokens(tokenizer)
+    if prompt:
+        prefix = prefix + tokenizer(prompt, add_special_tokens=False)["input_ids"]
     budget = max_length - len(prefix) - len(suffix)
     if budget <= 0:
         raise ValueError(f"max_length {max_length} leaves no room for text tokens")
@@ -47,9 +52,11 @@ def token_ids(
     texts: Sequence[str],
     max_length: int,
     head_fraction: float = 0.25,
+    prompt: str = "",
 ) -> list[list[int]]:
-    """Tokenize a whole batch at once; each result has special tokens and <= max_length ids."""
-    prefix, suffix, budget = text_budget(tokenizer, max_length)
+    """Tokenize a whole batch at once; each result has special tokens (and `prompt`) and <=
+    max_length ids."""
+    prefix, suffix, budget = text_budget(tokenizer, max_length, prompt)
     # verbose=False: over-long inputs are expected here, they are truncated just below.
     raw = tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
     return [prefix + head_tail(ids, budget, head_fraction) + suffix for ids in raw]
