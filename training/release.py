@@ -3,9 +3,11 @@
     python -m training.release runs/sentiment/model        # -> models/review-sentiment/ if it wins
 
 Scores the candidate and the released model on the candidate's held-out sets (training.evaluate
-with --compare). It replaces the released model only when it beats it on the product sets by
-at least MIN_PRODUCT_GAIN on average while IMDB stays at or above MIN_IMDB; otherwise the
-comparison is kept beside the candidate and the released model stays. A release copies the
+with --compare). It replaces the released model only when (the v3 rule, fixed before v3 was
+trained) it beats it on the product sets by at least MIN_PRODUCT_GAIN on average, no set drops
+by more than MAX_DROP, and IMDB stays at or above MIN_IMDB; otherwise the comparison is kept
+beside the candidate and the released model stays. (v2 was released under the v2 rule: a mean
+gain of 2 points on UCI Amazon, UCI Yelp and Fine Foods, IMDB >= 90.5%.) A release copies the
 checkpoint files and the report, and records in metrics.json a summary and the regression
 check that `tests/test_released_model.py` recomputes on every test run.
 """
@@ -29,8 +31,9 @@ from training.scoring import load_classifier, model_probabilities
 RELEASE_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "training_info.json")
 REGRESSION_SLICE = 400  # reviews per set: enough for +-1 point to mean something, quick on CPU
 REGRESSION_SETS = ("imdb-test", "uci-amazon")  # a movie set and a product set
-MIN_PRODUCT_GAIN = 0.02  # mean accuracy gain over PRODUCT_SETS
-MIN_IMDB = 0.905
+MIN_PRODUCT_GAIN = 0.015  # mean accuracy gain over PRODUCT_SETS
+MAX_DROP = 0.01  # the most any evaluation set may lose
+MIN_IMDB = 0.90
 
 
 def regression_check(model_dir: Path, max_length: int, n: int = REGRESSION_SLICE) -> dict:
@@ -58,15 +61,20 @@ def summarize(result: dict) -> dict:
 def decide(result: dict) -> dict:
     """Whether the candidate ("model") beats the released one ("compare") by the rule above."""
     sets = result["sets"]
-    gains = {name: sets[name]["model"]["accuracy"] - sets[name]["compare"]["accuracy"] for name in PRODUCT_SETS}
-    mean_gain = sum(gains.values()) / len(gains)
+    changes = {name: s["model"]["accuracy"] - s["compare"]["accuracy"] for name, s in sets.items() if s.get("compare")}
+    mean_gain = sum(changes[name] for name in PRODUCT_SETS) / len(PRODUCT_SETS)
+    worst = min(changes, key=changes.get)
     imdb = sets["imdb-test"]["model"]["accuracy"]
     return {
-        "product_gains": {k: round(v, 4) for k, v in gains.items()},
+        "product_gains": {name: round(changes[name], 4) for name in PRODUCT_SETS},
         "mean_product_gain": round(mean_gain, 4),
+        "largest_drop": {"set": worst, "change": round(changes[worst], 4)},
         "imdb_accuracy": round(imdb, 4),
-        "release": mean_gain >= MIN_PRODUCT_GAIN and imdb >= MIN_IMDB,
-        "rule": f"mean gain on {', '.join(PRODUCT_SETS)} >= {MIN_PRODUCT_GAIN} and imdb-test >= {MIN_IMDB}",
+        "release": mean_gain >= MIN_PRODUCT_GAIN and changes[worst] >= -MAX_DROP and imdb >= MIN_IMDB,
+        "rule": (
+            f"mean gain on {', '.join(PRODUCT_SETS)} >= {MIN_PRODUCT_GAIN}, no set below -{MAX_DROP}, "
+            f"imdb-test >= {MIN_IMDB}"
+        ),
     }
 
 

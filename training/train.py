@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import sys
 import time
@@ -29,26 +30,30 @@ from review_sentiment.core.machine import cpu_has_bf16
 from training import data as datasets
 from training import mix
 from training.base_model import DEFAULT_BASE_MODEL, load_base
+from training.distill import NO_LABEL, DistillationTrainer, soft_label
 from training.report import describe, to_markdown
 
 
 class EncodedSet(torch.utils.data.Dataset):
-    """Pre-tokenized examples (head+tail truncated, as at serving time)."""
+    """Pre-tokenized examples (head+tail truncated, as at serving time), each with a hard label
+    (NO_LABEL where none) and the teacher's soft label (NaN where none)."""
 
-    def __init__(self, ids: list[list[int]], labels: list[int]):
+    def __init__(self, ids: list[list[int]], labels: list[int], soft: list[float] | None = None):
         self.ids, self.labels = ids, labels
+        self.soft = soft if soft is not None else [math.nan] * len(ids)
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def __getitem__(self, i: int) -> dict:
-        return {"input_ids": self.ids[i], "labels": self.labels[i]}
+        return {"input_ids": self.ids[i], "labels": self.labels[i], "soft": self.soft[i]}
 
 
 def make_collator(pad_id: int):
     def collate(examples: list[dict]) -> dict[str, torch.Tensor]:
         batch = pad_batch([e["input_ids"] for e in examples], pad_id)
         batch["labels"] = torch.tensor([e["labels"] for e in examples], dtype=torch.long)
+        batch["soft"] = torch.tensor([e["soft"] for e in examples], dtype=torch.float)
         return batch
 
     return collate
@@ -101,6 +106,25 @@ def training_data(args: argparse.Namespace) -> tuple[datasets.LabelledSet, datas
     return train, val, [train, splits["validation"], splits["test"]], [train.report.to_dict()]
 
 
+def with_teacher(args: argparse.Namespace, train: datasets.LabelledSet) -> tuple[datasets.LabelledSet, list[float]]:
+    """The training set plus, when distilling, the teacher's unlabelled pool (hard label
+    NO_LABEL); and each example's soft label (NaN where the teacher has none)."""
+    if args.teacher_labels is None:
+        return train, [math.nan] * len(train)
+    from training.teacher.labels import TeacherLabels
+    from training.teacher.run import unlabelled_texts
+
+    teacher = TeacherLabels(args.teacher_labels)
+    m = mix.build_mix(args.sources, args.seed, val_cap=args.val_limit)
+    pool = [t for group in unlabelled_texts(m, args.seed, args.pool_size) for t in group]
+    texts = train.texts + pool
+    labels = train.labels + [NO_LABEL] * len(pool)
+    soft = [soft_label(teacher.probability(t)) for t in texts]
+    covered = sum(not math.isnan(p) for p in soft)
+    print(f"distillation: {len(train)} labelled + {len(pool)} unlabelled texts, {covered} with a teacher label")
+    return datasets.LabelledSet("mix-train+pool", texts, labels, train.report), soft
+
+
 def _limited(data: datasets.LabelledSet, limit: int) -> datasets.LabelledSet:
     """The first `limit` examples of a seeded sample (0: all): a smoke run keeps both classes."""
     return datasets.sample(data, limit or None, seed=0)
@@ -134,6 +158,7 @@ def fit_temperature(model: torch.nn.Module, encoded: EncodedSet, pad_id: int, ba
     for start in range(0, len(order), batch_size):
         batch = collate([encoded[i] for i in order[start : start + batch_size]])
         labels.append(batch.pop("labels"))
+        batch.pop("soft")
         logits.append(model(**batch).logits.float())
     return temperature_from_logits(torch.cat(logits), torch.cat(labels))
 
@@ -164,6 +189,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-steps", type=int, default=200)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--no-resume", action="store_true", help="start over even if checkpoints exist")
+    p.add_argument(
+        "--teacher-labels",
+        type=Path,
+        help="distil from these soft labels (models/sentiment-accurate/teacher_labels.npz), with the unlabelled pool",
+    )
+    p.add_argument("--alpha", type=float, default=0.5, help="weight of the teacher's soft labels where both exist")
+    p.add_argument(
+        "--pool-size", type=int, default=24_000, help="pool sentences the teacher labelled (with --teacher-labels)"
+    )
     return p.parse_args(argv)
 
 
@@ -200,8 +234,9 @@ def training_arguments(args: argparse.Namespace, out: Path) -> TrainingArguments
 def fine_tune(args: argparse.Namespace, model, tokenizer, train: EncodedSet, val: EncodedSet, out: Path):
     """(trainer after training, the checkpoint it resumed from or None)."""
     targs = training_arguments(args, out)
-    trainer = Trainer(
+    trainer = DistillationTrainer(
         model=model,
+        alpha=args.alpha,
         args=targs,
         train_dataset=train,
         eval_dataset=val,
@@ -257,11 +292,12 @@ def main(argv: list[str] | None = None) -> Path:
     model, tokenizer = load_base(args.base_model)
     train, val, report_sets, loads = training_data(args)
 
-    def encode(s: datasets.LabelledSet) -> EncodedSet:
-        return EncodedSet(token_ids(tokenizer, s.texts, args.max_length, args.head_fraction), s.labels)
+    def encode(s: datasets.LabelledSet, soft: list[float] | None = None) -> EncodedSet:
+        return EncodedSet(token_ids(tokenizer, s.texts, args.max_length, args.head_fraction), s.labels, soft)
 
     val_set = encode(val)
-    trainer, last = fine_tune(args, model, tokenizer, encode(train), val_set, out)
+    train, soft = with_teacher(args, train)
+    trainer, last = fine_tune(args, model, tokenizer, encode(train, soft), val_set, out)
     final = out / "model"
     if trainer.is_world_process_zero():
         temperature = save_model(trainer, tokenizer, val_set, final)

@@ -21,6 +21,7 @@ from review_sentiment.core.encoding import pad_batch, token_ids
 from review_sentiment.core.errors import ExplanationsOff, RequestError
 from review_sentiment.core.explain import Explanation, WordExplainer
 from review_sentiment.core.machine import cpu_has_bf16
+from review_sentiment.core.pooled import ENCODER_DIR, PooledClassifier, is_pooled, text_prompt
 from review_sentiment.core.prediction import Prediction
 from review_sentiment.core.settings import InferenceSettings
 from review_sentiment.core.validation import review_text
@@ -87,10 +88,22 @@ def prepare_model(model: torch.nn.Module, device: torch.device, settings: Infere
     if precision == "bf16":
         return model.to(torch.bfloat16)
     if precision == "int8":
+        if isinstance(model, PooledClassifier):
+            raise ValueError("cpu_precision int8 is available for the DistilBERT model only; use fp32 or auto")
         from review_sentiment.core.onnx_int8 import load_int8  # onnxruntime only where int8 is served
 
         return load_int8(model, torch.get_num_threads())
     return model
+
+
+def load_model(checkpoint: str | Path):
+    """(tokenizer, fp32 model) of a fine-tuned ...ForSequenceClassification checkpoint or of a
+    pooled-head one (review_sentiment/core/pooled.py). Loaded in fp32 (a checkpoint may be
+    stored in fp16), then cast for the device by prepare_model."""
+    if is_pooled(checkpoint):
+        return AutoTokenizer.from_pretrained(Path(checkpoint) / ENCODER_DIR), PooledClassifier.load(checkpoint)
+    model = AutoModelForSequenceClassification.from_pretrained(checkpoint, dtype=torch.float32)
+    return AutoTokenizer.from_pretrained(checkpoint), model
 
 
 def make_explainer(
@@ -119,6 +132,7 @@ class SentimentClassifier:
         self.explainer = explainer
         self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
         self.temperature = calibration_temperature(model.config)
+        self.prompt = text_prompt(model)
 
     @classmethod
     def load(
@@ -132,9 +146,7 @@ class SentimentClassifier:
         device = torch.device(device)
         if device.type == "cpu":
             torch.set_num_threads(settings.torch_threads or default_threads(workers))
-        tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-        # Loaded in fp32 (the checkpoint may be stored in fp16), then cast for the device.
-        model = AutoModelForSequenceClassification.from_pretrained(checkpoint, dtype=torch.float32)
+        tokenizer, model = load_model(checkpoint)
         settings.check_positions(model.config.max_position_embeddings)
         explainer = make_explainer(model, tokenizer, settings, device)
         classifier = cls(prepare_model(model, device, settings), tokenizer, settings, device, explainer)
@@ -160,7 +172,7 @@ class SentimentClassifier:
     def predict_texts(self, texts: Sequence[str]) -> tuple[list[Prediction], BatchStats]:
         """Classify valid texts in one model call; results in input order."""
         start = time.perf_counter()
-        ids = token_ids(self.tokenizer, texts, self.settings.max_length, self.settings.head_fraction)
+        ids = token_ids(self.tokenizer, texts, self.settings.max_length, self.settings.head_fraction, self.prompt)
         padded = pad_batch(ids, self.tokenizer.pad_token_id, self.settings.pad_multiple)
         batch = {k: v.to(self.device) for k, v in padded.items()}
         tokenized = time.perf_counter()

@@ -33,6 +33,7 @@ from transformers import PreTrainedTokenizerBase
 from review_sentiment.core.calibration import calibration_temperature
 from review_sentiment.core.encoding import head_tail, text_budget
 from review_sentiment.core.errors import ExplainBusy, RequestError
+from review_sentiment.core.pooled import text_prompt
 from review_sentiment.core.prediction import Prediction
 from review_sentiment.core.settings import InferenceSettings
 
@@ -85,11 +86,12 @@ class EncodedReview:
 
 
 def encode_with_spans(
-    tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int, head_fraction: float
+    tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int, head_fraction: float, prompt: str = ""
 ) -> list[EncodedReview]:
     """Token ids with the serving path's head + tail truncation, and each token's character span
-    (the fast tokenizer's offset mapping) into the original text."""
-    prefix, suffix, budget = text_budget(tokenizer, max_length)
+    (the fast tokenizer's offset mapping) into the original text. A prompt's ids belong to the
+    prefix: like special tokens, they keep their embedding in the baseline and get no score."""
+    prefix, suffix, budget = text_budget(tokenizer, max_length, prompt)
     raw = tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False, return_offsets_mapping=True)
     reviews = []
     for ids, offsets in zip(raw["input_ids"], raw["offset_mapping"], strict=True):
@@ -161,7 +163,8 @@ class IntegratedGradients:
         weights = torch.cat([weights, torch.zeros(2, dtype=torch.float64)]).tolist()
         device = embed.weight.device
         with torch.no_grad():
-            pad = embed.weight[self.pad_id]
+            # Through the embedding module, not its weight: Gemma's scales its output by sqrt(width).
+            pad = embed(torch.tensor([self.pad_id], device=device))[0]
             inputs = [embed(torch.tensor(r.ids, device=device)) for r in reviews]
             is_text = [torch.tensor([s is not None for s in r.spans], device=device)[:, None] for r in reviews]
             baselines = [torch.where(t, pad, x) for t, x in zip(is_text, inputs, strict=True)]
@@ -211,6 +214,7 @@ class WordExplainer:
 
     def __init__(self, model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, settings: InferenceSettings):
         self.tokenizer, self.settings = tokenizer, settings
+        self.prompt = text_prompt(model)
         self.gradients = IntegratedGradients(
             model, tokenizer.pad_token_id, settings.explain_steps, settings.explain_chunk_tokens
         )
@@ -221,7 +225,7 @@ class WordExplainer:
         TorchServe's responseTimeout would get the worker killed and every request lost."""
         start = time.perf_counter()
         settings = self.settings
-        reviews = encode_with_spans(self.tokenizer, texts, settings.max_length, settings.head_fraction)
+        reviews = encode_with_spans(self.tokenizer, texts, settings.max_length, settings.head_fraction, self.prompt)
         outcomes: list[Explanation | RequestError] = []
         for group in self._groups(reviews):
             if outcomes and time.perf_counter() - start > settings.explain_budget_s:

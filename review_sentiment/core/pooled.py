@@ -59,6 +59,12 @@ def is_pooled(folder: str | Path) -> bool:
     return path.is_file() and json.loads(path.read_text()).get("model_kind") == KIND
 
 
+def text_prompt(model: torch.nn.Module) -> str:
+    """The task prompt a model's texts get (\"\" for the fine-tuned DistilBERT)."""
+    config = getattr(model, "pooled_config", None)
+    return config.prompt if config is not None else ""
+
+
 def make_head(features: int, hidden: int, dropout: float = 0.0) -> torch.nn.Sequential:
     if hidden == 0:
         return torch.nn.Sequential(torch.nn.Dropout(dropout), torch.nn.Linear(features, 2))

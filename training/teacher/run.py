@@ -46,17 +46,22 @@ class ChainData:
 
 def chain_data(seed: int = SEED, pool_size: int = POOL_SIZE) -> ChainData:
     m = mix.build_mix(mix.DEFAULT_SOURCES, seed)
+    return ChainData(m, *unlabelled_texts(m, seed, pool_size))
+
+
+def unlabelled_texts(m: mix.Mix, seed: int = SEED, pool_size: int = POOL_SIZE) -> tuple[list[str], list[str]]:
+    """(the 1-4 star Fine Foods training reviews, the pool sentences) of mix `m`: texts with no
+    human sentiment label, which the teacher labels; none is in an evaluation or labelled set."""
     evaluation = {t for s in m.tests.values() for t in s.texts}
     labelled = set(m.train.texts) | set(m.validation.texts)
     stars = datasets.deduplicate(datasets.load_fine_foods("train"))
     unlabelled = sorted({t for t, y in zip(stars.texts, stars.labels, strict=True) if y == 0} - evaluation - labelled)
     reviews = {
-        "clothing": m.parts["clothing"]["train"].texts,
+        "clothing": m.parts["clothing"]["train"].texts if "clothing" in m.parts else [],
         "fine-foods": [t for t in stars.texts if t not in evaluation],
-        "drugs": m.parts["drugs"]["train"].texts,
+        "drugs": m.parts["drugs"]["train"].texts if "drugs" in m.parts else [],
     }
-    pool = sentences.pool(reviews, pool_size, seed, exclude=evaluation | labelled)
-    return ChainData(m, unlabelled, pool)
+    return unlabelled, sentences.pool(reviews, pool_size, seed, exclude=evaluation | labelled)
 
 
 def embed(data: ChainData) -> None:
