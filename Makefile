@@ -23,7 +23,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 INSTALLED := $(VENV)/.installed
 TEST_INSTALLED := $(VENV)/.test-installed
 
-.PHONY: install train evaluate release archive serve ui stop test test-images wheelhouse lint bench wrk clean
+.PHONY: install train evaluate release archive serve ui stop test test-images wheelhouse lint docs bench wrk clean
 
 install: $(INSTALLED)
 
@@ -98,9 +98,13 @@ wheelhouse: install
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-# The full matrix (~15 min on 2 cores; run it on a quiet machine). BENCH_ARGS=--tune for the
-# sweeps that choose the defaults, --accuracy for accuracy per CPU precision, --overhead for where a
-# request's CPU goes, --smoke to check it works.
+# The documentation site (docs/, mkdocs.yml) in strict mode: a broken link, anchor or page fails.
+docs: install
+	$(BIN)/mkdocs build --strict --site-dir site
+
+# The full matrix (run it on a quiet machine). BENCH_ARGS=--tune for the sweeps that choose the
+# defaults, --accuracy for accuracy per CPU precision, --overhead for where a request's CPU goes,
+# --smoke to check it works; each mode's run time: benchmarks/benchmark.py, docs/benchmarks.md.
 bench: install wrk
 	$(CLI) bench --checkpoint $(CHECKPOINT) $(BENCH_ARGS)
 
@@ -130,5 +134,5 @@ compose-down:
 	$(COMPOSE) down
 
 clean: stop
-	rm -rf run build *.egg-info model_store/*.mar reports/local tests/output .pytest_cache .ruff_cache
+	rm -rf run build site *.egg-info model_store/*.mar reports/local tests/output .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -not -path "./$(VENV)/*" -exec rm -rf {} +

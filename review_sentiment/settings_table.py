@@ -1,6 +1,7 @@
 """Every setting in one table, generated from the settings classes themselves: the environment
-variable, the default and the comment above each field. The README's settings table is this
-output (a test keeps them equal); `review-sentiment settings` adds the values in effect."""
+variable, the default and the comment above each field. The settings table of
+docs/configuration.md is this output (a test keeps them equal); `review-sentiment settings` adds
+the values in effect."""
 
 from __future__ import annotations
 

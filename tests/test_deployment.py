@@ -409,6 +409,29 @@ def test_torchserve_pods(overlay):
     assert env["SENTIMENT_AUTH"] == "off"  # see the NetworkPolicy test
 
 
+def cpu_count(quantity: str | int) -> float:
+    """A Kubernetes CPU quantity ("2", "500m", 4) in cores."""
+    text = str(quantity)
+    return int(text[:-1]) / 1000 if text.endswith("m") else float(text)
+
+
+def test_torch_threads_do_not_oversubscribe_the_pods_cpus(overlay):
+    """workers x torch threads per worker <= the pod's CPU limit. Workers come from the
+    model-config the pod packs (the rendered ConfigMap); threads from SENTIMENT_TORCH_THREADS,
+    else the model-config's torch_threads. Neither set means cores // workers, and in a pod
+    os.cpu_count() is the node's cores, not the limit: that counts as oversubscribing
+    (2 workers x 2 threads on 2 cores: benchmarks/results/2026-12-01-overhead/two_threads_per_worker.json)."""
+    name, docs = overlay
+    model_config = yaml.safe_load(find(docs, "ConfigMap", "sentiment-config")["data"]["model-config.yaml"])
+    workers = max(int(model_config["minWorkers"]), int(model_config["maxWorkers"]))
+    (container,) = find(docs, "Deployment", "sentiment-torchserve")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    threads = int(env.get("SENTIMENT_TORCH_THREADS") or model_config.get("handler", {}).get("torch_threads") or 0)
+    limit = cpu_count(container["resources"]["limits"]["cpu"])
+    assert threads > 0, f"{name}: torch threads follow os.cpu_count(), the node's cores: set SENTIMENT_TORCH_THREADS"
+    assert workers * threads <= limit, f"{name}: {workers} workers x {threads} threads on a {limit:g}-CPU pod"
+
+
 def test_init_container_builds_the_archive_from_the_configmap(tmp_path):
     """Run the gpu overlay's init container command here, its paths mapped to a temp folder."""
     docs = render("gpu")

@@ -11,10 +11,11 @@ import psutil
 import pytest
 import requests
 
-from review_sentiment import cli
+from review_sentiment import cli, paths
 from review_sentiment.client.grpc_client import GrpcClient, GrpcPredictionError
 from review_sentiment.client.keys import KeyFile
 from review_sentiment.client.rest import ApiError, TorchServeClient
+from review_sentiment.core.errors import ErrorKind
 from review_sentiment.endpoints import Endpoints
 from review_sentiment.serve.server import TorchServeProcess
 from tests.helpers import check_prediction, histogram, keys_of
@@ -195,6 +196,25 @@ def test_token_auth(server, client):
     )
     # 405 is the switch itself: with the model API on, the missing archive would give a 4xx too.
     assert register.status_code == 405 and register.json()["type"] == "MethodNotAllowedException"
+
+
+def test_grpc_refuses_a_missing_or_wrong_key_as_not_authorized(server):
+    """TorchServe 0.12's gRPC frontend refuses a call without a valid key with PERMISSION_DENIED
+    and the REST answer's words (docs/api.md's error table); the client reads it as NotAuthorized."""
+    import grpc
+
+    from review_sentiment.client.grpc_stubs import inference_pb2, inference_pb2_grpc
+
+    endpoints = Endpoints.load(server.run_dir)
+    request = inference_pb2.PredictionsRequest(model_name=paths.MODEL_NAME, input={"data": b"no key"})
+    with grpc.insecure_channel(endpoints.grpc_target) as channel:
+        stub = inference_pb2_grpc.InferenceAPIsServiceStub(channel)
+        for metadata in ([], [("authorization", "Bearer nope")]):
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.Predictions(request, metadata=metadata, timeout=30)
+            code, details = caught.value.code(), caught.value.details()
+            assert code == grpc.StatusCode.PERMISSION_DENIED and "Token Authorization failed" in details
+            assert GrpcPredictionError(code, details).kind == ErrorKind.NOT_AUTHORIZED
 
 
 def test_rotated_key_file_is_picked_up(server, client):

@@ -12,7 +12,7 @@ Written here instead of using Captum: a few dozen lines, no dependency, and the 
 points of *all* the reviews of a batch go through the model together, in chunks of bounded
 size. The integral uses Gauss-Legendre nodes (Captum's default too). The path has sharp turns
 (the log-odds of a review can swing by 6 within a tenth of the path), so no rule converges
-fast; the README's explanations section gives the measured |delta| at 32 and 64 steps.
+fast; docs/api.md (Explanations) gives the measured |delta| at 32 and 64 steps.
 
 The model given here must be fp32 (or fp64): bf16 gradients are too coarse (8-bit mantissa)
 and the int8 ONNX Runtime graph has no backward, so the classifier keeps the fp32 torch model

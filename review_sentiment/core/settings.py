@@ -46,7 +46,7 @@ class InferenceSettings:
     # Integration steps (Gauss-Legendre nodes); each costs one forward + backward per review.
     explain_steps: int = 32
     # Interpolated rows x tokens per forward/backward: bounds the memory the backward pass holds
-    # (linear in this; the measured peak is in the README's explanations section).
+    # (linear in this; the measured peak is in docs/api.md, Explanations).
     explain_chunk_tokens: int = 4096
     # Seconds a batch may spend on explanations before its remaining ones get 503 ExplainBusy:
     # keeps the batch well inside responseTimeout (60 s), past which TorchServe kills the worker.
