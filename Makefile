@@ -23,7 +23,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 INSTALLED := $(VENV)/.installed
 TEST_INSTALLED := $(VENV)/.test-installed
 
-.PHONY: install train evaluate release archive serve ui stop test test-images wheelhouse lint docs bench wrk clean
+.PHONY: install teacher train evaluate release archive serve ui stop test test-images wheelhouse lint docs bench wrk clean
 
 install: $(INSTALLED)
 
@@ -48,6 +48,14 @@ $(TEST_INSTALLED): $(INSTALLED)
 # wrk, the native load client of the benchmark's REST cells (benchmarks/wrk.py).
 wrk:
 	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q wrk
+
+# The teacher's chain (models/sentiment-accurate): EmbeddingGemma fetched and checked, features of
+# every text cached, the head trained and scored, soft labels written. Hours on 2 cores; rerun
+# after a stop and each step resumes from its cache. Progress: runs/teacher/*.log.
+teacher: install
+	@mkdir -p runs/teacher
+	set -o pipefail; for step in embed head label; do \
+		$(CLI) teacher $$step 2>&1 | tee -a runs/teacher/$$step.log || exit 1; done
 
 train: install
 	$(CLI) train --output-dir runs/sentiment $(TRAIN_ARGS)

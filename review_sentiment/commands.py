@@ -31,6 +31,7 @@ VERBS: dict[str, Verb] = {
     "scale": Verb("review_sentiment.cli", "set the number of workers (management API)", ("scale",)),
     "healthcheck": Verb("review_sentiment.serve.healthcheck", "exit 0 when the model has a READY worker"),
     "train": Verb("training.train", "fine-tune a checkpoint (the multi-domain mix by default)"),
+    "teacher": Verb("training.teacher.run", "the teacher's chain: embed, head, label (each resumable)"),
     "evaluate": Verb("training.evaluate", "score a checkpoint on its held-out sets"),
     "release": Verb("training.release", "replace the released model only if a new one beats it"),
     "bench": Verb("benchmarks.benchmark", "the benchmark matrix (a Markdown table and JSON)"),
