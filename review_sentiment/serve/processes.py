@@ -51,16 +51,12 @@ def descendants(pid: int) -> list[int]:
         return []
 
 
-def _is_worker(process: psutil.Process) -> bool:
-    return any(WORKER_MARK in part for part in process.cmdline())
-
-
 def worker_processes(frontend_pid: int) -> list[psutil.Process]:
     """The Python workers under a TorchServe frontend, by pid."""
     found = []
     for child in psutil.Process(frontend_pid).children(recursive=True):
         try:
-            if _is_worker(child):
+            if any(WORKER_MARK in part for part in child.cmdline()):
                 found.append(child)
         except psutil.Error:  # exited while listed
             continue
