@@ -35,11 +35,12 @@ from pathlib import Path
 # Client processes are spawned and import this module again (as __mp_main__): torch and
 # transformers are imported only inside the functions that need them, so they start fast.
 from benchmarks import accuracy, compile_speed, precision_speed, results, wrk  # noqa: E402
-from benchmarks.loadgen import Window, prime, run_load  # noqa: E402
 from benchmarks.reviews import LENGTHS, SEED_LENGTH, reviews  # noqa: E402
-from benchmarks.systems import describe_config, flask_baseline, model_config, torchserve  # noqa: E402
+from benchmarks.systems import describe_config, flask_baseline, torchserve  # noqa: E402
 from review_sentiment import paths  # noqa: E402
+from review_sentiment.client.load_driver import Window, prime, run_load  # noqa: E402
 from review_sentiment.progress import log  # noqa: E402
+from review_sentiment.serve.model_config import model_config  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SYSTEMS = ("in-process", "flask", "torchserve")

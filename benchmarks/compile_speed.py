@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING
 from unittest import mock
 
 from benchmarks import precision_speed
-from benchmarks.loadgen import Window
 from benchmarks.results import save_report
+from review_sentiment.client.load_driver import Window
 from review_sentiment.markdown import markdown_table
 from review_sentiment.progress import log
 

@@ -14,7 +14,7 @@ import dataclasses
 import time
 from collections.abc import Sequence
 
-from benchmarks.loadgen import Result, Sample, Window, summarize
+from review_sentiment.client.load_driver import Result, Sample, Window, summarize
 from review_sentiment.core.classifier import Prediction, SentimentClassifier
 
 

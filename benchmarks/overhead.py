@@ -22,15 +22,15 @@ from pathlib import Path
 
 from benchmarks import stacks, wrk
 from benchmarks.inprocess import run_in_process
-from benchmarks.loadgen import Window
 from benchmarks.results import fmt, save_report, serving_overhead_ms
 from benchmarks.reviews import SEED_LENGTH, reviews
-from benchmarks.systems import Running, model_config, torchserve
+from benchmarks.systems import Running, torchserve
+from review_sentiment.client.load_driver import Window
 from review_sentiment.core.classifier import SentimentClassifier
 from review_sentiment.core.settings import InferenceSettings
 from review_sentiment.markdown import markdown_table
 from review_sentiment.progress import log
-from review_sentiment.serve.server import worker_processes
+from review_sentiment.serve.model_config import model_config
 from training.api import make_tiny_checkpoint
 
 LENGTHS = (100, SEED_LENGTH)
@@ -75,9 +75,8 @@ def measure_variants(checkpoint: Path, work: Path, window: Window, variants=VARI
     rows = []
     short, long = reviews(100), reviews(SEED_LENGTH)
     for k, variant in enumerate(list(variants) * rounds):
-        base = model_config()
-        config = {**base, **variant.config, "handler": {**base["handler"], **variant.handler}}
-        with torchserve(checkpoint, config, work, f"variant-{k}", variant.properties, variant.env) as running:
+        config = model_config(**variant.config, handler=variant.handler)
+        with torchserve(checkpoint, config, work / f"variant-{k}", variant.properties, variant.env) as running:
             target = running.targets["rest"]
             cells = {
                 "100_c1": wrk.run_wrk(target, short, 1, window, running.cpu_seconds),
@@ -98,9 +97,9 @@ def _split_cell(running: Running, texts: list[str], window: Window, work: Path) 
     """One length: a plain wrk window (throughput, CPU per process), then a profiled one."""
     target = running.targets["rest"]
     plain = wrk.run_wrk(target, texts, CLIENTS, window, running.cpu_seconds)
-    workers = worker_processes(running.pids["frontend"])
+    workers = running.worker_pids()
     profiles = [work / f"py-spy-{len(texts[0])}-{k}.txt" for k in range(len(workers))]
-    spies = [stacks.record(w.pid, window.duration_s, p, SPY_RATE) for w, p in zip(workers, profiles, strict=True)]
+    spies = [stacks.record(pid, window.duration_s, p, SPY_RATE) for pid, p in zip(workers, profiles, strict=True)]
     profiled = wrk.run_wrk(target, texts, CLIENTS, dataclasses.replace(window, warmup_s=0), running.cpu_seconds)
     samples: Counter = Counter()  # every worker's: the CPU below is all workers' too
     for spy, profile in zip(spies, profiles, strict=True):
@@ -138,10 +137,8 @@ def measure_ceiling(work: Path, window: Window) -> list[dict]:
     texts = reviews(100)
     rows = []
     for workers in CEILING_LAYOUTS:
-        base = model_config()
-        config = {**base, "minWorkers": workers, "maxWorkers": workers}
-        config["handler"] = {**base["handler"], "torch_threads": 1, "explain": False}
-        with torchserve(checkpoint, config, work, f"tiny-{workers}w") as running:
+        config = model_config(minWorkers=workers, maxWorkers=workers, handler={"torch_threads": 1, "explain": False})
+        with torchserve(checkpoint, config, work / f"tiny-{workers}w") as running:
             for clients in CEILING_CLIENTS:
                 result = wrk.run_wrk(running.targets["rest"], texts, clients, window, running.cpu_seconds)
                 rows.append({"workers": workers, "clients": clients, **result.to_dict()})

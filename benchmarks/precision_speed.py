@@ -15,19 +15,17 @@ Unlike accuracy, these figures depend on machine load: run it on a quiet machine
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import gc
-import tempfile
 import time
 import warnings
 from pathlib import Path
 
 from benchmarks.accuracy import _shown
 from benchmarks.inprocess import run_in_process
-from benchmarks.loadgen import Window
 from benchmarks.results import save_report
 from benchmarks.reviews import reviews
+from review_sentiment.client.load_driver import Window
 from review_sentiment.markdown import markdown_table
 from review_sentiment.progress import log
 
@@ -60,15 +58,11 @@ def _classifier(checkpoint: Path, settings, variant: str):
 def start_up(checkpoint: Path, config: dict, precisions) -> dict[str, dict]:
     """Per precision: TorchServe's start command to first answer, and its worker's RSS then."""
     from benchmarks.systems import torchserve
+    from review_sentiment.serve.model_config import model_config
 
     out = {}
     for precision in precisions:
-        variant = copy.deepcopy(config)
-        variant["handler"]["cpu_precision"] = precision
-        with (
-            tempfile.TemporaryDirectory(prefix="sentiment-precision-") as work,
-            torchserve(checkpoint, variant, Path(work), precision) as running,
-        ):
+        with torchserve(checkpoint, model_config(config, handler={"cpu_precision": precision})) as running:
             out[precision] = {"cold_start_s": round(running.cold_start_s, 1), "memory": running.memory()}
         log(f"  TorchServe {precision:5} first answer after {out[precision]['cold_start_s']} s")
     return out

@@ -1,5 +1,5 @@
 """Start and stop the served systems under test, each on free loopback ports, and read their
-cold start (start command to first answer) and resident memory."""
+cold start (start command to first answer), resident memory and CPU time."""
 
 from __future__ import annotations
 
@@ -7,57 +7,34 @@ import contextlib
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
 import requests
-import yaml
 
-from benchmarks.loadgen import Target
 from review_sentiment import paths
-from review_sentiment.client.keys import KeyFile
-from review_sentiment.client.rest import TorchServeClient
+from review_sentiment.client.load_driver import Target
 from review_sentiment.endpoints import Endpoints
-from review_sentiment.serve.archive import build_archive
-from review_sentiment.serve.server import TorchServeProcess, override_properties, worker_processes
+from review_sentiment.serve.processes import process_usage
+from review_sentiment.serve.sandbox import sandbox
 from review_sentiment.waiting import wait_until
 
 FIRST_REVIEW = "Arrived quickly and works as described."
-MIB = 2**20
 
 
 @dataclass
 class Running:
-    name: str
+    """A system under test, until its block ends."""
+
     targets: dict[str, Target]
     cold_start_s: float
-    pids: dict[str, int] = field(default_factory=dict)
-
-    def memory(self) -> dict:
-        """Resident memory now, in MiB: the Java frontend and each worker, or the one process."""
-        if "frontend" in self.pids:
-            frontend = psutil.Process(self.pids["frontend"])
-            workers = worker_processes(frontend.pid)
-            return {
-                "frontend_mib": frontend.memory_info().rss / MIB,
-                "workers_mib": [w.memory_info().rss / MIB for w in workers],
-            }
-        return {"process_mib": psutil.Process(self.pids["process"]).memory_info().rss / MIB}
-
-    def cpu_seconds(self) -> dict[str, float]:
-        """CPU time used so far (user + system, all threads): the frontend and its workers
-        together, or the one process. Differences over a window give CPU per request."""
-        if "frontend" in self.pids:
-            frontend = psutil.Process(self.pids["frontend"])
-            return {"frontend": _cpu(frontend), "workers": sum(_cpu(w) for w in worker_processes(frontend.pid))}
-        return {"process": _cpu(psutil.Process(self.pids["process"]))}
-
-
-def _cpu(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system
+    # Resident memory now, in MiB: the Java frontend and each worker, or the one process.
+    memory: Callable[[], dict]
+    # CPU seconds so far (user + system, all threads) by process: "frontend" and "workers" (all
+    # together), or "process". Differences over a window give CPU per request.
+    cpu_seconds: Callable[[], dict[str, float]]
+    worker_pids: Callable[[], list[int]] = list  # TorchServe's Python workers; none for Flask
 
 
 def _free_port() -> int:
@@ -87,7 +64,12 @@ def flask_baseline(
         process = subprocess.Popen(command, cwd=paths.REPO, stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_first_answer(url, process, timeout, log_dir / "flask.log")
-        yield Running("flask", {"rest": Target("rest", url)}, time.monotonic() - started, {"process": process.pid})
+        yield Running(
+            {"rest": Target("rest", url)},
+            time.monotonic() - started,
+            memory=lambda: {"process_mib": process_usage(process.pid).rss_mib},
+            cpu_seconds=lambda: {"process": process_usage(process.pid).cpu_s},
+        )
     finally:
         process.terminate()
         try:
@@ -109,13 +91,6 @@ def _wait_first_answer(url: str, process: subprocess.Popen, timeout: float, log:
         raise RuntimeError(f"the Flask baseline gave no answer in time; see {log}")
 
 
-def model_config(base: Path = paths.MODEL_CONFIG, **overrides) -> dict:
-    """A model-config.yaml as a dict, with top-level overrides and `handler` overrides merged."""
-    config = yaml.safe_load(Path(base).read_text())
-    handler = {**config.get("handler", {}), **overrides.pop("handler", {})}
-    return {**config, **overrides, "handler": handler}
-
-
 def describe_config(config: dict) -> str:
     handler = config.get("handler", {})
     return (
@@ -131,34 +106,26 @@ def describe_config(config: dict) -> str:
 def torchserve(
     checkpoint: Path,
     config: dict,
-    work: Path,
-    name: str = "default",
-    properties: dict[str, str] | None = None,
-    env: dict[str, str] | None = None,
+    run_dir: Path | None = None,
+    properties: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[Running]:
-    """TorchServe with the project's config.properties (token auth on; `properties` override its
-    keys) serving `checkpoint` archived with `config`, with `env` added to the environment of the
-    frontend and its workers, in its own run folder under `work`, until the block ends."""
-    config_file = work / f"model-config-{name}.yaml"
-    work.mkdir(parents=True, exist_ok=True)
-    config_file.write_text(yaml.safe_dump(config))
-    store = work / f"store-{name}"
-    build_archive(checkpoint, store, paths.MODEL_NAME, config_file)
-    server_config = paths.CONFIG_DIR / "config.properties"
-    if properties:
-        server_config = work / f"config-{name}.properties"
-        server_config.write_text(override_properties((paths.CONFIG_DIR / "config.properties").read_text(), properties))
-    process = TorchServeProcess(run_dir=work / f"run-{name}", model_store=store, config_file=server_config, env=env)
-    started = time.monotonic()
-    endpoints = process.start(f"{paths.MODEL_NAME}={paths.MODEL_NAME}.mar", Endpoints.free(), timeout=600)
-    try:
-        TorchServeClient.for_run_dir(process.run_dir).predict(FIRST_REVIEW)
-        cold_start = time.monotonic() - started
-        headers = tuple(KeyFile(process.run_dir / "key_file.json").headers("inference").items())
+    """A sandboxed TorchServe (serve/sandbox.py: the project's config.properties, token auth on)
+    serving `checkpoint` archived with `config`, until the block ends; `properties` override
+    config.properties keys, `env` is added to the environment of the frontend and its workers."""
+    options = {"model_config": config, "properties": properties, "env": env, "timeout": 600}
+    with sandbox(checkpoint, run_dir, **options) as server:
+        server.client.predict(FIRST_REVIEW)
+        cold_start = time.monotonic() - server.started_at
+        headers = tuple(server.inference_headers().items())
         targets = {
-            "rest": Target("rest", f"{endpoints.inference_url}/predictions/{paths.MODEL_NAME}", headers),
-            "grpc": Target("grpc", endpoints.grpc_target, headers, paths.MODEL_NAME),
+            "rest": Target("rest", f"{server.endpoints.inference_url}/predictions/{paths.MODEL_NAME}", headers),
+            "grpc": Target("grpc", server.endpoints.grpc_target, headers, paths.MODEL_NAME),
         }
-        yield Running("torchserve", targets, cold_start, {"frontend": process.pid() or 0})
-    finally:
-        process.stop()
+        yield Running(
+            targets,
+            cold_start,
+            memory=lambda: server.usage().memory(),
+            cpu_seconds=lambda: server.usage().cpu_seconds(),
+            worker_pids=server.worker_pids,
+        )

@@ -20,14 +20,15 @@ import torch
 
 from benchmarks import accuracy
 from benchmarks.inprocess import run_in_process
-from benchmarks.loadgen import Window, run_load
 from benchmarks.results import fmt, machine_line, memory_text, save_report
 from benchmarks.reviews import SEED_LENGTH, reviews
-from benchmarks.systems import model_config, torchserve
+from benchmarks.systems import torchserve
+from review_sentiment.client.load_driver import Window, run_load
 from review_sentiment.core.classifier import SentimentClassifier
 from review_sentiment.core.settings import InferenceSettings
 from review_sentiment.markdown import markdown_table
 from review_sentiment.progress import log
+from review_sentiment.serve.model_config import model_config
 
 DELAYS_MS = (0, 5, 10, 20)
 BATCH_SIZES = (8, 16, 32)
@@ -64,7 +65,7 @@ def sweep_precision(checkpoint: Path, base: dict, window: Window) -> list[dict]:
 
 def serve_and_measure(checkpoint: Path, config: dict, work: Path, name: str, window: Window) -> dict:
     texts = reviews(SEED_LENGTH)
-    with torchserve(checkpoint, config, work, name) as running:
+    with torchserve(checkpoint, config, work / name) as running:
         cells = {c: run_load(running.targets["rest"], texts, c, window).to_dict() for c in CLIENTS}
         row = {"cold_start_s": running.cold_start_s, "memory": running.memory(), "clients": cells}
     log(
@@ -78,7 +79,7 @@ def sweep_batching(checkpoint: Path, base: dict, work: Path, window: Window) -> 
     rows = []
     for batch_size in BATCH_SIZES:
         for delay in DELAYS_MS:
-            config = {**base, "batchSize": batch_size, "maxBatchDelay": delay}
+            config = model_config(base, batchSize=batch_size, maxBatchDelay=delay)
             row = serve_and_measure(checkpoint, config, work, f"b{batch_size}-d{delay}", window)
             rows.append({"batchSize": batch_size, "maxBatchDelay": delay, **row})
     return rows
@@ -87,12 +88,7 @@ def sweep_batching(checkpoint: Path, base: dict, work: Path, window: Window) -> 
 def sweep_layouts(checkpoint: Path, base: dict, work: Path, window: Window) -> list[dict]:
     rows = []
     for workers, threads in LAYOUTS:
-        config = {
-            **base,
-            "minWorkers": workers,
-            "maxWorkers": workers,
-            "handler": {**base["handler"], "torch_threads": threads},
-        }
+        config = model_config(base, minWorkers=workers, maxWorkers=workers, handler={"torch_threads": threads})
         row = serve_and_measure(checkpoint, config, work, f"w{workers}-t{threads}", window)
         rows.append({"workers": workers, "threads": threads, **row})
     return rows

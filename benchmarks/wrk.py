@@ -1,9 +1,10 @@
 """The native REST load client: Debian's `wrk` with a generated Lua script (the key, the reviews
 in turn, and a check that each answer is a prediction).
 
-The Python client (loadgen.py) spends about 0.5 ms of CPU per request on the same 2 cores as the
-server; wrk spends a tenth of that, so the server's figures stop depending on the client. gRPC
-and the cells that look at the answers' contents stay with the Python client.
+The Python load driver (review_sentiment/client/load_driver.py) spends about 0.5 ms of CPU per
+request on the same 2 cores as the server; wrk spends a tenth of that, so the server's figures
+stop depending on the client. gRPC and the cells that look at the answers' contents stay with
+the Python driver.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks.loadgen import Result, Target, Window
+from review_sentiment.client.load_driver import Result, Target, Window
 
 # One connection per client: wrk's -c, driven by one thread (its event loop never saturates here).
 SCRIPT = """\

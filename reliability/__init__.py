@@ -1,3 +1,3 @@
-"""Reliability tooling: servers with special settings, worker processes, the soak run."""
+"""Reliability tooling: the soak run and the good and bad requests it sends."""
 
 import review_sentiment  # noqa: F401  # first: sets the offline variables (review_sentiment/settings.py)

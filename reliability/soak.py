@@ -17,7 +17,6 @@ import asyncio
 import json
 import random
 import statistics
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -30,14 +29,12 @@ import psutil
 import requests
 import yaml
 
-from benchmarks.loadgen import closed_loop
-from reliability.harness import frontend, rss_mib, start_server, workers
 from reliability.inputs import PREDICTION, Case, cases
 from review_sentiment import paths
-from review_sentiment.client.rest import TorchServeClient
+from review_sentiment.client.load_driver import closed_loop
 from review_sentiment.core.settings import InferenceSettings
 from review_sentiment.markdown import markdown_table
-from review_sentiment.serve.server import TorchServeProcess
+from review_sentiment.serve.sandbox import Sandbox, sandbox
 
 PREDICT_PATH = f"/predictions/{paths.MODEL_NAME}"
 # Phrases that reviews are built from; lengths vary from a phrase to max_chars.
@@ -140,7 +137,7 @@ def check(case: Case, response: requests.Response) -> str | None:
 
 
 def run_load(
-    server: TorchServeProcess,
+    server: Sandbox,
     seconds: float,
     concurrency: int = 8,
     max_chars: int = InferenceSettings.max_chars,
@@ -151,10 +148,9 @@ def run_load(
     """Mixed load on a running server for `seconds`, sampling memory meanwhile."""
     report = SoakReport(seconds=seconds, concurrency=concurrency, warmup_s=seconds * warmup_fraction)
     bad = [c for c in cases(max_chars) if c.expect != PREDICTION and not c.heavy]
-    client = TorchServeClient.for_run_dir(server.run_dir, timeout=120)
+    client = server.new_client(timeout=120)
     start = time.monotonic()
     deadline = start + seconds
-    java = frontend(server)
 
     def exchange(rng: random.Random) -> Exchange:
         case = next_request(rng, max_chars, bad)
@@ -173,13 +169,13 @@ def run_load(
     def sampler() -> None:
         while time.monotonic() < deadline + sample_every:
             try:
-                found = workers(server)
+                usage = server.usage()
                 report.samples.append(
                     Sample(
                         round(time.monotonic() - start, 1),
-                        round(rss_mib(java), 1),
-                        round(sum(rss_mib(w) for w in found), 1),
-                        sorted(w.pid for w in found),
+                        round(usage.frontend.rss_mib, 1),
+                        round(sum(w.rss_mib for w in usage.workers), 1),
+                        usage.worker_pids,
                     )
                 )
             except psutil.Error:
@@ -232,12 +228,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # The server's own limit: its model-config and environment, as the handler reads them.
     max_chars = InferenceSettings.from_sources(yaml.safe_load(args.model_config.read_text()).get("handler")).max_chars
-    with tempfile.TemporaryDirectory(prefix="soak-") as folder:
-        server = start_server(Path(folder), args.checkpoint, args.model_config)
-        try:
-            report = run_load(server, args.minutes * 60, args.concurrency, max_chars, args.warmup_fraction)
-        finally:
-            server.stop()
+    with sandbox(args.checkpoint, model_config=args.model_config) as server:
+        report = run_load(server, args.minutes * 60, args.concurrency, max_chars, args.warmup_fraction)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report.to_dict(), indent=2))
     print(markdown(report))

@@ -4,15 +4,15 @@ with a tiny random DistilBERT, in a run folder of its own with free ports."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 from review_sentiment.client.rest import TorchServeClient
-from review_sentiment.endpoints import Endpoints
 from review_sentiment.serve.archive import build_archive
-from review_sentiment.serve.server import TorchServeProcess
+from review_sentiment.serve.sandbox import Sandbox, sandbox
 from tests.browser import browser, page  # noqa: F401 (fixtures for the UI and image tests)
 from training.tiny_model import make_tiny_checkpoint
 
@@ -52,15 +52,13 @@ def model_store(tmp_path_factory, tiny_checkpoint) -> Path:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory, model_store):
+def server(tmp_path_factory, model_store) -> Iterator[Sandbox]:
     """A TorchServe with token auth ON (the default), serving the tiny model as 'sentiment'."""
-    process = TorchServeProcess(run_dir=tmp_path_factory.mktemp("run"), model_store=model_store)
-    process.start("sentiment=sentiment.mar", Endpoints.free(), timeout=180)
-    yield process
-    process.stop()
+    with sandbox(model_store / "sentiment.mar", tmp_path_factory.mktemp("run"), timeout=180) as running:
+        yield running
 
 
 @pytest.fixture
 def client(server) -> TorchServeClient:
     """The project's REST client for the session `server`, fresh per test (tests rotate its keys)."""
-    return TorchServeClient.for_run_dir(server.run_dir)
+    return server.new_client()

@@ -69,11 +69,6 @@ class JsonHandler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-def keys_of(run_dir: Path) -> dict[str, str]:
-    """The keys in a server's key_file.json, by API ("inference", "management", "token")."""
-    return {kind: entry["key"] for kind, entry in json.loads((run_dir / "key_file.json").read_text()).items()}
-
-
 def check_prediction(body: dict) -> None:
     """`body` is exactly a prediction: a label, its score, and probabilities summing to 1."""
     assert set(body) == {"label", "score", "probabilities"}

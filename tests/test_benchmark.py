@@ -14,10 +14,10 @@ import time
 import pytest
 
 from benchmarks import accuracy, results, tune
-from benchmarks.loadgen import closed_loop, summarize
 from benchmarks.results import ratios
 from benchmarks.reviews import LENGTHS, NEGATIVE, POSITIVE, SEED_LENGTH, SEED_REVIEW, reviews
 from review_sentiment import paths
+from review_sentiment.client.load_driver import closed_loop, summarize
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -194,8 +194,8 @@ def test_a_sampled_stack_is_charged_to_its_innermost_known_part():
 
 
 def test_the_wrk_script_sends_each_review_with_the_key_and_refuses_a_terminator():
-    from benchmarks.loadgen import Target
     from benchmarks.wrk import lua_script
+    from review_sentiment.client.load_driver import Target
 
     target = Target("rest", "http://127.0.0.1:1/predictions/sentiment", (("Authorization", "Bearer k3y"),))
     script = lua_script(target, ['Great "value", 100% {braces}', "Second review."])
@@ -207,7 +207,7 @@ def test_the_wrk_script_sends_each_review_with_the_key_and_refuses_a_terminator(
 
 def test_flask_runs_at_the_served_precision_and_as_the_seed_ran_it():
     from benchmarks.benchmark import flask_variants
-    from benchmarks.systems import model_config
+    from review_sentiment.serve.model_config import model_config
 
     config = model_config(handler={"cpu_precision": "bf16", "max_length": 256})
     assert flask_variants(config, "cpu") == [("flask", "bf16", 256), ("flask-seed", "fp32", None)]
@@ -238,8 +238,8 @@ def test_overhead_run_splits_a_request_and_measures_the_stack_alone(tiny_checkpo
 
 def test_precision_speed_measures_every_precision_and_the_old_int8_in_process(tiny_checkpoint):
     from benchmarks import precision_speed
-    from benchmarks.loadgen import Window
-    from benchmarks.systems import model_config
+    from review_sentiment.client.load_driver import Window
+    from review_sentiment.serve.model_config import model_config
 
     cells = ((100, 1), (SEED_LENGTH, 4))
     report = precision_speed.measure(tiny_checkpoint, model_config(), Window(0.0, 60.0, 8), cells=cells, server=False)
@@ -256,8 +256,8 @@ def test_compile_speed_compares_compiled_with_eager_and_checks_agreement(tiny_ch
     from types import SimpleNamespace
 
     from benchmarks import compile_speed
-    from benchmarks.loadgen import Window
-    from benchmarks.systems import model_config
+    from review_sentiment.client.load_driver import Window
+    from review_sentiment.serve.model_config import model_config
 
     cells = ((100, 1), (SEED_LENGTH, 4))
     report = compile_speed.measure(tiny_checkpoint, model_config(), Window(0.0, 60.0, 8), cells, limit=0, threads=(1,))
@@ -275,12 +275,11 @@ def test_compile_speed_compares_compiled_with_eager_and_checks_agreement(tiny_ch
 
 
 def test_tune_measures_precisions_at_one_workers_threads_and_says_so(tiny_checkpoint):
-    from benchmarks.loadgen import Window
-    from benchmarks.systems import model_config
+    from review_sentiment.client.load_driver import Window
     from review_sentiment.core.classifier import default_threads
+    from review_sentiment.serve.model_config import model_config
 
-    base = {**model_config(), "maxWorkers": 2}
-    base["handler"] = {**base["handler"], "torch_threads": 0}
+    base = model_config(maxWorkers=2, handler={"torch_threads": 0})
     rows = tune.sweep_precision(tiny_checkpoint, base, Window(0.0, 60.0, 4))
     assert [r["precision"] for r in rows] == list(accuracy.PRECISIONS)
     assert {r["threads"] for r in rows} == {default_threads(2)}

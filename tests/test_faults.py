@@ -22,10 +22,10 @@ import psutil
 import pytest
 import requests
 
-from reliability.harness import start_server, workers
 from reliability.soak import markdown, run_load
 from review_sentiment.client.rest import ApiError, TorchServeClient
 from review_sentiment.client.retry import RETRY_DELAYS_S
+from review_sentiment.serve.sandbox import sandbox
 from review_sentiment.waiting import wait_until
 from tests.conftest import TEST_MODEL_CONFIG
 
@@ -47,17 +47,16 @@ MODEL_CONFIG = {
 
 @pytest.fixture(scope="module")
 def fault_server(tmp_path_factory, tiny_checkpoint):
-    server = start_server(
-        tmp_path_factory.mktemp("faults"), tiny_checkpoint, MODEL_CONFIG, {"job_queue_size": str(JOB_QUEUE_SIZE)}
-    )
-    yield server
-    server.stop()
+    folder = tmp_path_factory.mktemp("faults")
+    properties = {"job_queue_size": str(JOB_QUEUE_SIZE)}
+    with sandbox(tiny_checkpoint, folder, model_config=MODEL_CONFIG, properties=properties) as server:
+        yield server
 
 
 def client_of(server, timeout: float, retry: bool = True) -> TorchServeClient:
     """The project's client; retry=False sends each request once, as a raw client (curl) does."""
     delays = RETRY_DELAYS_S if retry else ()
-    client = TorchServeClient.for_run_dir(server.run_dir, timeout=timeout, retry_delays=delays)
+    client = server.new_client(timeout=timeout, retry_delays=delays)
     client.session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=64))  # one connection per thread
     return client
 
@@ -76,7 +75,7 @@ def raw_client(fault_server, client) -> TorchServeClient:
 
 
 def worker_processes(server, expected: int) -> list[psutil.Process]:
-    found = workers(server)
+    found = [psutil.Process(pid) for pid in server.worker_pids()]
     assert len(found) == expected, found
     return found
 
@@ -260,9 +259,8 @@ def test_no_review_is_lost_to_a_killed_worker_through_the_clients(fault_server, 
 @pytest.fixture(scope="module")
 def deadline_server(tmp_path_factory, tiny_checkpoint):
     config = {**MODEL_CONFIG, "minWorkers": 1, "maxWorkers": 1, "responseTimeout": 20, "clientTimeoutInMills": 1500}
-    server = start_server(tmp_path_factory.mktemp("deadline"), tiny_checkpoint, config)
-    yield server
-    server.stop()
+    with sandbox(tiny_checkpoint, tmp_path_factory.mktemp("deadline"), model_config=config) as server:
+        yield server
 
 
 def test_expired_requests_are_not_computed(deadline_server):

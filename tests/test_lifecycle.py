@@ -1,5 +1,6 @@
-"""Start and stop edge cases of the launcher (serve/server.py) and the UI's background runner
-(serve/background.py): each gets a clear message or a correct clean-up."""
+"""Start and stop edge cases of the launcher (serve/launcher.py), the sandbox around it
+(serve/sandbox.py) and the UI's background runner (serve/background.py): each gets a clear
+message or a correct clean-up."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import psutil
 import pytest
 
 from review_sentiment import paths
 from review_sentiment.endpoints import Endpoints
-from review_sentiment.serve import background, server
-from review_sentiment.serve.server import ServerError, TorchServeProcess
+from review_sentiment.serve import background, config_properties, launcher, processes, sandbox
+from review_sentiment.serve.launcher import ServerError, TorchServeProcess
 
 
 def sleeper(*, new_session: bool = False) -> subprocess.Popen:
@@ -48,17 +50,73 @@ def test_stop_sweeps_and_cleans_up_when_the_stop_command_hangs(tmp_path, monkeyp
     def hangs(*args, timeout=None, **kwargs):
         raise subprocess.TimeoutExpired(args[0], timeout)
 
-    monkeypatch.setattr(server.subprocess, "run", hangs)
+    monkeypatch.setattr(launcher.subprocess, "run", hangs)
     assert process.stop(timeout=1)
     assert frontend.wait(timeout=10) == -signal.SIGKILL
     assert not process.tmp_dir.exists()
+
+
+def test_ctrl_c_while_starting_stops_what_was_started(tmp_path, monkeypatch):
+    """Ctrl-C as `torchserve --start` runs: the launcher stops (sweeps) before the interrupt goes on."""
+    stops = []
+    monkeypatch.setattr(TorchServeProcess, "stop", lambda self, timeout=60: stops.append(self.run_dir) or True)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(launcher.subprocess, "run", interrupted)
+    process = TorchServeProcess(run_dir=tmp_path / "run", model_store=tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        process.start("sentiment=sentiment.mar", Endpoints.free())
+    assert stops == [process.run_dir]
+
+
+def test_the_sandbox_stops_and_removes_its_folder_whatever_ends_the_block(monkeypatch):
+    """Ctrl-C or an error inside the block: the server is stopped and its temporary run folder removed."""
+    started: list = []
+
+    class Started:
+        def __init__(self, run_dir):
+            self.run_dir, self.stopped = run_dir, False
+            (run_dir / "logs").mkdir()
+
+        def stop(self) -> bool:
+            self.stopped = True
+            return True
+
+    monkeypatch.setattr(
+        sandbox, "start", lambda source, run_dir, **options: started.append(Started(run_dir)) or started[-1]
+    )
+    for interruption in (KeyboardInterrupt, RuntimeError):
+        with pytest.raises(interruption), sandbox.sandbox(Path("sentiment.mar")):
+            raise interruption
+    assert len(started) == 2 and all(s.stopped and not s.run_dir.exists() for s in started)
+
+
+def test_a_mar_keeps_its_own_model_config(tmp_path):
+    with pytest.raises(ValueError, match="a .mar carries its own model-config"):
+        sandbox.start(tmp_path / "sentiment.mar", tmp_path / "run", model_config={"batchSize": 4})
+
+
+def test_overrides_change_config_properties_but_not_the_runs_addresses():
+    endpoints = Endpoints.free()
+    template = "# a comment=1\njob_queue_size=200\ninference_address=http://127.0.0.1:8080\n"
+    overrides = {"job_queue_size": "8", "inference_address": "http://0.0.0.0:1", "vmargs": "-Xmx1g"}
+    text = config_properties.render_config(template, endpoints, "127.0.0.1", auth=False, overrides=overrides)
+    lines = text.splitlines()
+    assert lines[:3] == [
+        "# a comment=1",
+        "job_queue_size=8",
+        f"inference_address=http://127.0.0.1:{endpoints.inference_port}",
+    ]
+    assert "vmargs=-Xmx1g" in lines and "disable_token_authorization=true" in lines
 
 
 def test_a_process_that_exits_in_between_is_not_an_error(tmp_path, monkeypatch):
     gone = sleeper()
     gone.kill()
     gone.wait()
-    server.kill([gone.pid])  # ProcessLookupError swallowed
+    processes.kill([gone.pid])  # ProcessLookupError swallowed
     monkeypatch.setattr(paths, "RUN_DIR", tmp_path)
     ui = sleeper(new_session=True)
     background._pid_file("ui").write_text(f"{ui.pid} {background._started_at(ui.pid)!r}")
@@ -111,11 +169,11 @@ def test_a_slow_page_does_not_crash_the_start(tmp_path, monkeypatch):
 
 @pytest.mark.serving
 def test_stop_finds_the_workers_of_a_dead_frontend(tmp_path, model_store):
-    process = TorchServeProcess(run_dir=tmp_path / "run", model_store=model_store)
-    process.start("sentiment=sentiment.mar", Endpoints.free(), timeout=180)
+    server = sandbox.start(model_store / "sentiment.mar", tmp_path / "run", timeout=180)
+    process = server.process
     try:
-        frontend = psutil.Process(process.pid())
-        workers = server.worker_processes(frontend.pid)
+        frontend = psutil.Process(server.frontend_pid)
+        workers = [psutil.Process(pid) for pid in server.worker_pids()]
         assert workers
         # A worker that notices its frontend is gone may exit by itself (seen in CI), which made
         # this test racy; a stopped (hung) worker cannot, and is the orphan stop must sweep.
@@ -124,8 +182,8 @@ def test_stop_finds_the_workers_of_a_dead_frontend(tmp_path, model_store):
         frontend.kill()  # kill -9: its workers are left behind, re-parented
         frontend.wait(10)
         assert not process.is_running()
-        assert set(server.orphaned_workers(process.tmp_dir)) == {w.pid for w in workers}
+        assert set(processes.orphaned_workers(process.tmp_dir)) == {w.pid for w in workers}
     finally:
-        assert process.stop()
+        assert server.stop()
     _, alive = psutil.wait_procs(workers, timeout=10)
     assert not alive and not process.tmp_dir.exists()

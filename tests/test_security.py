@@ -20,7 +20,6 @@ import psutil
 import pytest
 import requests
 
-from reliability.harness import frontend, start_server
 from reliability.inputs import MAX_REQUEST_SIZE
 from review_sentiment import cli
 from review_sentiment.client.grpc_client import GrpcClient, GrpcPredictionError
@@ -28,9 +27,10 @@ from review_sentiment.client.keys import KeyFile
 from review_sentiment.client.many import predict_many
 from review_sentiment.client.rest import TorchServeClient
 from review_sentiment.endpoints import Endpoints
+from review_sentiment.serve.model_config import model_config
+from review_sentiment.serve.sandbox import sandbox
 from review_sentiment.serve.server import _print_urls
 from tests.conftest import TEST_MODEL_CONFIG
-from tests.helpers import keys_of
 
 pytestmark = pytest.mark.serving
 
@@ -61,7 +61,8 @@ def is_loopback(ip: str) -> bool:
 
 
 def test_every_port_listens_on_loopback_only(server):
-    listening = [c for c in frontend(server).net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+    frontend = psutil.Process(server.frontend_pid)
+    listening = [c for c in frontend.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
     endpoints = Endpoints.load(server.run_dir)
     ports = {c.laddr.port for c in listening}
     assert {endpoints.inference_port, endpoints.management_port, endpoints.metrics_port} <= ports
@@ -119,7 +120,7 @@ def test_review_text_and_keys_never_reach_any_file_or_output(server, capsys):
     assert cli.main(["--run-dir", str(server.run_dir), "describe"]) == 0
     _print_urls(Endpoints.load(server.run_dir), server.run_dir, auth=True)
     printed = capsys.readouterr()
-    keys = keys_of(server.run_dir)
+    keys = server.keys()
     time.sleep(1)  # let the log appenders flush
     files = [p for p in every_file(server.run_dir) if p.name != "key_file.json"]
     assert any(p.name == "model_log.log" for p in files) and any(p.name == "ts_log.log" for p in files)
@@ -153,14 +154,9 @@ def model_api_server(tmp_path_factory, tiny_checkpoint):
     folder = tmp_path_factory.mktemp("model-api")
     # The project's config.properties with the model API on; its allowed_urls stays as shipped.
     properties = {"enable_model_api": "true", "token_expiration_min": str(KEY_LIFETIME_S / 60)}
-    server = start_server(
-        folder,
-        tiny_checkpoint,
-        {**TEST_MODEL_CONFIG, "handler": {**TEST_MODEL_CONFIG["handler"], "warmup": False}},
-        properties,
-    )
-    yield server
-    server.stop()
+    config = model_config(TEST_MODEL_CONFIG, handler={"warmup": False})
+    with sandbox(tiny_checkpoint, folder, model_config=config, properties=properties) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

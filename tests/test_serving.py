@@ -17,8 +17,8 @@ from review_sentiment.client.keys import KeyFile
 from review_sentiment.client.rest import ApiError, TorchServeClient
 from review_sentiment.core.errors import ErrorKind
 from review_sentiment.endpoints import Endpoints
-from review_sentiment.serve.server import TorchServeProcess
-from tests.helpers import check_prediction, histogram, keys_of
+from review_sentiment.serve.sandbox import start
+from tests.helpers import check_prediction, histogram
 
 pytestmark = pytest.mark.serving
 
@@ -58,7 +58,7 @@ def test_bad_requests_get_4xx_json(client, api_path, data, content_type, status,
 def test_header_names_in_any_spelling(server, spell):
     """HTTP header names are case-insensitive; TorchServe passes them on as the client wrote them."""
     endpoints = Endpoints.load(server.run_dir)
-    key = keys_of(server.run_dir)["inference"]
+    key = server.keys()["inference"]
     url = f"{endpoints.inference_url}/predictions/sentiment"
 
     def post(body: bytes, content_type: str) -> requests.Response:
@@ -179,7 +179,7 @@ def test_token_auth(server, client):
         requests.post(predict_url, data=b"bad key", headers={"Authorization": "Bearer nope"}, timeout=10),
     ):
         assert refused.status_code == 400 and refused.json()["type"] == "InvalidKeyException"
-    keys = keys_of(server.run_dir)
+    keys = server.keys()
     ok = requests.post(
         predict_url, data=b"with key", headers={"Authorization": f"Bearer {keys['inference']}"}, timeout=10
     )
@@ -224,7 +224,7 @@ def test_rotated_key_file_is_picked_up(server, client):
     operator = KeyFile(server.run_dir / "key_file.json")
     rotated = operator.renew("inference", Endpoints.load(server.run_dir).management_url)
     assert rotated.status_code == 200
-    new = keys_of(server.run_dir)["inference"]
+    new = server.keys()["inference"]
     assert new != old
     check_prediction(client.predict("after rotation"))  # refused once, re-read, retried
     assert client.keys.key("inference") == new
@@ -255,22 +255,23 @@ def test_review_text_is_not_logged(server, client):
 
 def test_auth_off_switch_and_clean_stop(tmp_path, model_store):
     """With auth off no key is needed; stop leaves no process and no unpacked model."""
-    process = TorchServeProcess(run_dir=tmp_path / "run", model_store=model_store)
-    endpoints = process.start("sentiment=sentiment.mar", Endpoints.free(), auth=False, timeout=180)
+    server = start(model_store / "sentiment.mar", tmp_path / "run", auth=False, timeout=180)
     try:
-        assert not (process.run_dir / "key_file.json").exists()
-        response = requests.post(f"{endpoints.inference_url}/predictions/sentiment", data=b"no key needed", timeout=30)
+        assert not (server.run_dir / "key_file.json").exists() and server.keys() == {}
+        url = f"{server.endpoints.inference_url}/predictions/sentiment"
+        response = requests.post(url, data=b"no key needed", timeout=30)
         assert response.status_code == 200
         check_prediction(response.json())
-        pid = process.pid()
+        pid = server.frontend_pid
         family = [pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))]
         assert len(family) >= 2  # the Java frontend and at least one Python worker
-        assert any((process.tmp_dir / "models").iterdir())
+        assert server.worker_pids() and set(server.worker_pids()) <= set(family)
+        assert any((server.process.tmp_dir / "models").iterdir())
     finally:
-        assert process.stop()
+        assert server.stop()
     assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in family)
-    assert not process.tmp_dir.exists()
-    assert not process.is_running()
+    assert not server.process.tmp_dir.exists()
+    assert not server.process.is_running()
 
 
 def test_an_int8_worker_starts_and_answers(tmp_path, model_store, monkeypatch):
@@ -278,14 +279,12 @@ def test_an_int8_worker_starts_and_answers(tmp_path, model_store, monkeypatch):
     model-config): the worker exports and quantizes the model through ONNX Runtime at start,
     then answers predictions, and explanations in fp32 torch."""
     monkeypatch.setenv("SENTIMENT_CPU_PRECISION", "int8")
-    process = TorchServeProcess(run_dir=tmp_path / "run", model_store=model_store)
-    process.start("sentiment=sentiment.mar", Endpoints.free(), timeout=180)
+    server = start(model_store / "sentiment.mar", tmp_path / "run", timeout=180)
     try:
-        client = TorchServeClient.for_run_dir(process.run_dir)
-        check_prediction(client.predict("The shade is perfect and it lasts all day."))
-        explanation = client.explain("Smells lovely but feels greasy")
+        check_prediction(server.client.predict("The shade is perfect and it lasts all day."))
+        explanation = server.client.explain("Smells lovely but feels greasy")
         assert explanation["label"] in ("negative", "positive") and explanation["attributions"]
-        logs = "".join(p.read_text(errors="replace") for p in process.log_dir.rglob("*.log"))
+        logs = "".join(p.read_text(errors="replace") for p in server.log_dir.rglob("*.log"))
         assert "cpu_precision='int8'" in logs
     finally:
-        assert process.stop()
+        assert server.stop()

@@ -78,6 +78,10 @@ class KeyFile:
                 self._keys = self._read()
             return self._keys.get(kind)
 
+    def current(self) -> dict[str, str]:
+        """Every key the file holds now, by kind ("inference", "management", "API")."""
+        return self._read()
+
     def headers(self, kind: str) -> dict[str, str]:
         return bearer(self.key(kind))
 

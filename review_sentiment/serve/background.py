@@ -15,6 +15,7 @@ import sys
 import requests
 
 from review_sentiment import paths
+from review_sentiment.serve.processes import still_alive
 from review_sentiment.waiting import wait_until
 
 
@@ -64,29 +65,6 @@ def start(name: str, command: list[str], url: str | None, timeout: float = 120) 
         stop(name)
         raise SystemExit(f"{name} did not answer at {url} within {timeout:.0f}s")
     return process.pid
-
-
-def still_alive(pids: list[int], timeout: float) -> list[int]:
-    """Wait up to `timeout` seconds for `pids` to exit; the ones that did not."""
-    alive = list(pids)
-
-    def all_gone() -> bool:
-        nonlocal alive
-        alive = [pid for pid in alive if pid_exists(pid)]
-        return not alive
-
-    wait_until(all_gone, timeout, interval_s=0.2)
-    return alive
-
-
-def pid_exists(pid: int) -> bool:
-    """Alive: a zombie (exited, not yet reaped by its parent, e.g. our own child) is not."""
-    import psutil
-
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def stop(name: str, timeout: float = 20) -> bool:

@@ -1,5 +1,6 @@
-"""A closed-loop load generator: a fixed number of clients, each sending its next request as
+"""The one load driver, closed-loop: a fixed number of clients, each sending its next request as
 soon as its last one is answered, for a fixed time (or request budget); errors are counted.
+The benchmarks (benchmarks/) and the soak (reliability/soak.py) both drive servers with it.
 
 REST goes through httpx (async), gRPC through grpc.aio with the stubs generated from
 TorchServe's protos. A GPU server answers faster than one Python process can send, so the
@@ -8,8 +9,8 @@ clients can be spread over several processes (`processes`), each with its own ev
 Only requests answered inside the measured window count: the warm-up before it is discarded,
 and requests still in flight when it closes are awaited but not counted (as wrk does).
 
-The loop itself, `closed_loop`, knows nothing of texts or protocols: the reliability soak runs
-its mixed good and bad requests through it too.
+The loop itself, `closed_loop`, knows nothing of texts or protocols: the soak runs its mixed
+good and bad requests through it too.
 """
 
 from __future__ import annotations
