@@ -30,8 +30,11 @@ BATCH_TOKENS = 4096  # padded tokens per forward pass
 SHARD_TEXTS = 512  # texts per shard file
 
 
+KEY_BYTES = 16  # numpy's "S16" drops a key's trailing zero bytes when read back: padded again on load
+
+
 def text_key(text: str, max_length: int = MAX_LENGTH) -> bytes:
-    return hashlib.sha256(f"{weights.MODEL_SHA256}|{max_length}|{PROMPT}|{text}".encode()).digest()[:16]
+    return hashlib.sha256(f"{weights.MODEL_SHA256}|{max_length}|{PROMPT}|{text}".encode()).digest()[:KEY_BYTES]
 
 
 class FeatureCache:
@@ -45,7 +48,7 @@ class FeatureCache:
             with np.load(path) as data:
                 self.shards[shard] = data["vectors"]
                 for row, key in enumerate(data["keys"]):
-                    self.index[bytes(key)] = (shard, row)
+                    self.index[bytes(key).ljust(KEY_BYTES, b"\0")] = (shard, row)
 
     def __contains__(self, key: bytes) -> bool:
         return key in self.index

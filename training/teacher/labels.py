@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 
 FILE = "teacher_labels.npz"
+KEY_BYTES = 16  # numpy's "S16" drops a key's trailing zero bytes when read back: padded again on load
 
 
 def key(text: str) -> bytes:
-    return hashlib.sha256(text.encode()).digest()[:16]
+    return hashlib.sha256(text.encode()).digest()[:KEY_BYTES]
 
 
 def save(folder: Path, texts: Sequence[str], margins: np.ndarray, temperature: float) -> Path:
@@ -31,7 +32,8 @@ def save(folder: Path, texts: Sequence[str], margins: np.ndarray, temperature: f
 class TeacherLabels:
     def __init__(self, path: Path):
         with np.load(path) as data:
-            self.margins = dict(zip((bytes(k) for k in data["keys"]), data["margins"].tolist(), strict=True))
+            keys = (bytes(k).ljust(KEY_BYTES, b"\0") for k in data["keys"])
+            self.margins = dict(zip(keys, data["margins"].tolist(), strict=True))
             self.temperature = float(data["temperature"])
 
     def __len__(self) -> int:
