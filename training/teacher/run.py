@@ -68,12 +68,13 @@ def embed(data: ChainData) -> None:
     from training.teacher.features import FeatureCache, features
 
     cache = FeatureCache()
+    # What the student needs first (its soft labels), then what only the teacher's report needs.
     groups = {
         "validation texts": data.mix.validation.texts,
         "training texts": data.mix.train.texts,
-        **{f"{name} texts": s.texts for name, s in data.teacher_tests().items()},
         "unlabelled Fine Foods reviews": data.fine_foods_unlabelled,
         "pool sentences": data.sentences,
+        **{f"{name} texts": s.texts for name, s in data.teacher_tests().items()},
     }
     for what, texts in groups.items():
         features(texts, cache, what)
