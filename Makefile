@@ -67,7 +67,7 @@ release: install
 	$(CLI) release runs/sentiment/model
 
 evaluate: install
-	$(CLI) evaluate --model $(CHECKPOINT) --report-dir reports/local
+	$(CLI) evaluate --model $(CHECKPOINT) --report-dir results/local
 
 archive: install
 	$(CLI) archive --checkpoint $(CHECKPOINT) --model-config $(MODEL_CONFIG)
@@ -142,5 +142,5 @@ compose-down:
 	$(COMPOSE) down
 
 clean: stop
-	rm -rf run build site *.egg-info model_store/*.mar reports/local tests/output .pytest_cache .ruff_cache
+	rm -rf run build site *.egg-info model_store/*.mar results/local tests/output .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -not -path "./$(VENV)/*" -exec rm -rf {} +

@@ -2,7 +2,7 @@
 the fastest precision becomes the default only where its accuracy is at most 0.2 points
 below fp32's on every set (issue #14: "faster at equal accuracy").
 
-    python -m benchmarks.benchmark --accuracy          # writes benchmarks/results/precision_accuracy.*
+    python -m benchmarks.benchmark --accuracy          # writes results/benchmarks/precision_accuracy.*
 
 The sets and their sampling are the evaluation's (training.api.evaluation_sets: the IMDB test
 split no review of which was trained on, UCI Amazon and Yelp sentences), capped at `limit`

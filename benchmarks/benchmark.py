@@ -17,7 +17,7 @@ Measured in one run, with the same checkpoint and the same reviews (benchmarks/r
   * in-process:  review_sentiment.core in this process with the server's settings and all cores,
                  batched like the server (batch = clients, at most batchSize): the ceiling here.
 Every cell holds a fixed number of concurrent clients for a fixed time and counts errors. Results go
-to benchmarks/results/<date>-<mode>/ (Markdown, JSON, PNG), each stamped with machine, date and versions.
+to results/benchmarks/<date>-<mode>/ (Markdown, JSON, PNG), each stamped with machine, date and versions.
 Compare within one run: absolute figures depend on the machine and on what else runs on it.
 """
 
@@ -42,7 +42,7 @@ from review_sentiment.client.load_driver import Window, prime, run_load  # noqa:
 from review_sentiment.progress import log  # noqa: E402
 from review_sentiment.serve.model_config import model_config  # noqa: E402
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+RESULTS_DIR = paths.REPO / "results" / "benchmarks"
 SYSTEMS = ("in-process", "flask", "torchserve")
 CONCURRENCY = (1, 4, 16, 64)
 MATRIX_WINDOW = (2.0, 10.0)  # warm-up and measured seconds per cell
@@ -167,7 +167,7 @@ def run_matrix(args: argparse.Namespace, mode: str) -> Path:
     }
     # Smoke runs check the harness: their figures stay out of the committed results.
     default = (
-        paths.REPO / "reports" / "local" / "bench-smoke" if args.smoke else RESULTS_DIR / f"{dt.date.today()}-{mode}"
+        paths.REPO / "results" / "local" / "bench-smoke" if args.smoke else RESULTS_DIR / f"{dt.date.today()}-{mode}"
     )
     folder = Path(args.output or default)
     print(results.write_matrix(report, folder))
@@ -202,7 +202,7 @@ def run_overhead(args: argparse.Namespace) -> Path:
 
 
 def _run_in_results(args: argparse.Namespace, mode, measure) -> Path:
-    """A mode that writes into benchmarks/results/ (or --output): `measure(config)` with the model
+    """A mode that writes into results/benchmarks/ (or --output): `measure(config)` with the model
     config, stamped with the environment as it was before measuring, written by `mode.write`."""
     env = results.environment()
     report = {**measure(model_config(Path(args.model_config))), "environment": env}
@@ -249,7 +249,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     mode.add_argument("--overhead", action="store_true", help="CPU per request by process and part; tiny-model ceiling")
     parser.add_argument("--checkpoint", default=str(paths.RELEASED_MODEL))
     parser.add_argument("--model-config", default=str(paths.MODEL_CONFIG), help="TorchServe's model-config.yaml")
-    parser.add_argument("--output", help="results folder (default benchmarks/results/<date>-<mode>)")
+    parser.add_argument("--output", help="results folder (default results/benchmarks/<date>-<mode>)")
     parser.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated subset of {SYSTEMS}")
     parser.add_argument("--lengths", type=_ints, default=LENGTHS, help="review lengths in characters")
     parser.add_argument("--concurrency", type=_ints, default=CONCURRENCY, help="concurrent clients per cell")

@@ -1,6 +1,6 @@
 """`--compile`: torch.compile (inductor, dynamic shapes) against eager fp32, in-process.
 
-    python -m benchmarks.benchmark --compile      # writes benchmarks/results/compile_speed.*
+    python -m benchmarks.benchmark --compile      # writes results/benchmarks/compile_speed.*
 
 The question of issue #14: does torch.compile make the served model faster at no accuracy cost?
 fp32 is what `auto` serves on a CPU without native bf16. Measured where a server would use it:

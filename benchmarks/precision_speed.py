@@ -1,6 +1,6 @@
 """In-process speed per CPU precision, at short and long reviews and a few batch sizes.
 
-    python -m benchmarks.benchmark --precision     # writes benchmarks/results/precision_speed.*
+    python -m benchmarks.benchmark --precision     # writes results/benchmarks/precision_speed.*
 
 Each cell classifies batches of `batch` reviews of one length, one batch after another, through
 SentimentClassifier.classify with the server's handler settings and torch threads (as
