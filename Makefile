@@ -110,9 +110,10 @@ lint: install
 docs: install
 	$(BIN)/mkdocs build --strict --site-dir site
 
-# The full matrix (run it on a quiet machine). BENCH_ARGS=--tune for the sweeps that choose the
-# defaults, --accuracy for accuracy per CPU precision, --overhead for where a request's CPU goes,
-# --smoke to check it works; each mode's run time: benchmarks/benchmark.py, docs/benchmarks.md.
+# The full matrix (run it on a quiet machine). BENCH_ARGS=--tune for the serving-settings sweep that
+# chooses the defaults, --accuracy / --precision for accuracy and speed per CPU precision, --overhead
+# for where a request's CPU goes, --smoke to check it works; results in results/benchmarks/; each
+# mode's run time: benchmarks/benchmark.py, docs/benchmarks.md.
 bench: install wrk
 	$(CLI) bench --checkpoint $(CHECKPOINT) $(BENCH_ARGS)
 

@@ -4,7 +4,7 @@
     python -m benchmarks.benchmark --overhead      # where a request's CPU goes; the stack's own ceiling (~3 min)
     python -m benchmarks.benchmark --tune          # the serving-settings sweep that chose the defaults (~20 min)
     python -m benchmarks.benchmark --accuracy      # accuracy per CPU precision (~10 min, load-independent)
-    python -m benchmarks.benchmark --precision     # speed per CPU precision (100/667 chars), start-up (~5 min)
+    python -m benchmarks.benchmark --precision     # in-process speed per CPU precision, 100/667 chars (~3 min)
     python -m benchmarks.benchmark --smoke --output /tmp/smoke   # 16 requests a cell: does it work
 
 The matrix measures, in one run, with the same checkpoint and the same reviews (reviews.py), the

@@ -66,7 +66,7 @@ def measure(args, config: dict, work: Path) -> tuple[list[dict], dict, dict[str,
     rows, started, titles = [], {}, {}
     for system in systems(args.systems, config, args.device, args.flask_max_requests):
         clients = [c for c in system.clients if _usable(c, args.processes)]
-        log(f"{system.title}")
+        log(system.title)
         lengths = [n for n in args.lengths if system.lengths is None or n in system.lengths]
         with system.start(Path(args.checkpoint), work / system.name) as running:
             if args.grpc_clients in args.concurrency:
@@ -75,18 +75,20 @@ def measure(args, config: dict, work: Path) -> tuple[list[dict], dict, dict[str,
             for length in lengths:
                 for count in args.concurrency:
                     for client in clients if count == args.grpc_clients else clients[:1]:
-                        name = system.name if len(system.clients) == 1 else f"{system.name}-{client}"
-                        titles[name] = (
-                            system.title if len(system.clients) == 1 else f"{system.title} {CLIENT_TITLES[client]}"
-                        )
+                        name, title = _row_name(system, client)
+                        titles[name] = title
                         result = running.load(client, texts[length], count, args.window, args.processes)
                         rows.append(_row(name, length, count, result))
-            started[system.name] = {
-                "title": system.title,
-                "cold_start_s": running.cold_start_s,
-                "memory": running.memory(),
-            }
+            memory = running.memory()
+            started[system.name] = {"title": system.title, "cold_start_s": running.cold_start_s, "memory": memory}
     return rows, started, titles
+
+
+def _row_name(system: System, client: str) -> tuple[str, str]:
+    """A system with one load client is one row; TorchServe's are torchserve-wrk, -rest and -grpc."""
+    if len(system.clients) == 1:
+        return system.name, system.title
+    return f"{system.name}-{client}", f"{system.title} {CLIENT_TITLES[client]}"
 
 
 def _row(system: str, chars: int, clients: int, result) -> dict:

@@ -54,6 +54,12 @@ def machine_line(env: dict) -> str:
     )
 
 
+def shown(path: Path) -> str:
+    """A checkpoint as a report names it: relative to the repository when inside it."""
+    path = Path(path).resolve()
+    return str(path.relative_to(paths.REPO)) if path.is_relative_to(paths.REPO) else str(path)
+
+
 def fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 

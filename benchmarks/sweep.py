@@ -66,6 +66,8 @@ def variants() -> list[Variant]:
             handler={"torch_threads": 2},
             env={"OMP_WAIT_POLICY": "PASSIVE"},
         ),
+        # What a precision costs the server: start-up (int8 exports and quantizes), memory, speed.
+        Variant("cpu_precision bf16", env={"SENTIMENT_CPU_PRECISION": "bf16"}),
         Variant("cpu_precision int8 (ONNX Runtime)", env={"SENTIMENT_CPU_PRECISION": "int8"}),
         *_batching(),
     ]

@@ -263,9 +263,7 @@ def test_precision_speed_measures_every_precision_in_process_at_the_asked_thread
     from review_sentiment.serve.model_config import model_config
 
     cells = ((100, 1), (SEED_LENGTH, 4))
-    figures = precision.measure_speed(
-        tiny_checkpoint, model_config(), Window(0.0, 60.0, 8), cells=cells, server=False, threads=1
-    )
+    figures = precision.measure_speed(tiny_checkpoint, model_config(), Window(0.0, 60.0, 8), cells=cells, threads=1)
     rows = {(r["variant"], r["chars"], r["batch"]): r for r in figures["rows"]}
     assert set(rows) == {(v, c, b) for v in precision.PRECISIONS for c, b in cells}
     assert all(r["reviews_per_s"] > 0 and r["load_s"] > 0 for r in rows.values())
@@ -273,4 +271,3 @@ def test_precision_speed_measures_every_precision_in_process_at_the_asked_thread
     text = precision.speed_markdown(figures)
     assert "| precision | 100 chars, batch 1 | 667 chars, batch 4 | load s |" in text and "threads: 1." in text
     assert "(1.00x)" in next(line for line in text.splitlines() if line.startswith("| fp32 |"))
-    assert "TorchServe start" not in text  # no server part asked for
