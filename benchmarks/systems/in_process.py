@@ -18,15 +18,21 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchmarks.systems import Running
 from review_sentiment.client.load_driver import Result, Sample, Window, summarize
 
+if TYPE_CHECKING:  # torch and transformers load only where a classifier is made
+    from review_sentiment.core.classifier import SentimentClassifier
 
-def run_in_process(classifier, texts: Sequence[str], clients: int, batch_size: int, window: Window) -> Result:
-    # The bytes a server receives, so validation and decoding are part of the work, as in the handler.
+
+def run_in_process(
+    classifier: SentimentClassifier, texts: Sequence[str], clients: int, batch_size: int, window: Window
+) -> Result:
     from review_sentiment.core.classifier import Prediction
 
+    # The bytes a server receives, so validation and decoding are part of the work, as in the handler.
     payloads = [text.encode("utf-8") for text in texts]
     content_types = ["text/plain; charset=utf-8"] * clients
     window_start = time.monotonic() + window.warmup_s
@@ -55,7 +61,9 @@ def run_in_process(classifier, texts: Sequence[str], clients: int, batch_size: i
 
 @dataclass
 class CoreRunning(Running):
-    classifier: object = None
+    """The core has no endpoint: its one load client, "core", calls it directly."""
+
+    classifier: SentimentClassifier | None = None
     batch_size: int = 1
 
     def load(self, client: str, texts: Sequence[str], clients: int, window: Window, processes: int = 1) -> Result:
