@@ -67,7 +67,7 @@ release: install
 	$(CLI) release runs/sentiment/model
 
 evaluate: install
-	$(CLI) evaluate --model $(CHECKPOINT) --report-dir reports/local
+	$(CLI) evaluate --model $(CHECKPOINT) --report-dir results/local
 
 archive: install
 	$(CLI) archive --checkpoint $(CHECKPOINT) --model-config $(MODEL_CONFIG)
@@ -110,9 +110,10 @@ lint: install
 docs: install
 	$(BIN)/mkdocs build --strict --site-dir site
 
-# The full matrix (run it on a quiet machine). BENCH_ARGS=--tune for the sweeps that choose the
-# defaults, --accuracy for accuracy per CPU precision, --overhead for where a request's CPU goes,
-# --smoke to check it works; each mode's run time: benchmarks/benchmark.py, docs/benchmarks.md.
+# The full matrix (run it on a quiet machine). BENCH_ARGS=--tune for the serving-settings sweep that
+# chooses the defaults, --accuracy / --precision for accuracy and speed per CPU precision, --overhead
+# for where a request's CPU goes, --smoke to check it works; results in results/benchmarks/; each
+# mode's run time: benchmarks/benchmark.py, docs/benchmarks.md.
 bench: install wrk
 	$(CLI) bench --checkpoint $(CHECKPOINT) $(BENCH_ARGS)
 
@@ -142,5 +143,5 @@ compose-down:
 	$(COMPOSE) down
 
 clean: stop
-	rm -rf run build site *.egg-info model_store/*.mar reports/local tests/output .pytest_cache .ruff_cache
+	rm -rf run build site *.egg-info model_store/*.mar results/local tests/output .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -not -path "./$(VENV)/*" -exec rm -rf {} +

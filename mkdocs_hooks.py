@@ -1,7 +1,7 @@
 """MkDocs hooks (mkdocs.yml `hooks:`): links from a page to repository files outside docs/.
 
 The pages link to results, the model card and the like with ordinary relative links
-(`../benchmarks/results/...`), which GitHub follows as they are. MkDocs only knows the files
+(`../results/benchmarks/...`), which GitHub follows as they are. MkDocs only knows the files
 under docs/, so in strict mode it would fail on every one of them. Before MkDocs reads a page,
 each such link is checked (a file or folder of the repository that does not exist fails the
 build) and marked with a `repo-file:` scheme, which MkDocs leaves alone; once the page is HTML

@@ -51,6 +51,7 @@ end
 
 # CPU seconds used so far by each server process ("frontend", "workers", ...).
 CpuMeter = Callable[[], dict[str, float]]
+SMOKE_SECONDS = 2.0  # wrk stops on time only: a window with a request budget gets this
 
 
 def available() -> bool:
@@ -65,9 +66,9 @@ def _lua_string(text: str) -> str:
 
 
 def lua_script(target: Target, texts: Sequence[str]) -> str:
-    headers = {**dict(target.headers), "Content-Type": "text/plain; charset=utf-8"}
+    headers = {**dict(target.headers), "Content-Type": target.content_type}
     header_table = "{" + ", ".join(f'["{k}"] = {_lua_string(v)}' for k, v in headers.items()) + "}"
-    bodies = "{" + ",\n  ".join(_lua_string(t) for t in texts) + "}"
+    bodies = "{" + ",\n  ".join(_lua_string(target.body(t).decode("utf-8")) for t in texts) + "}"
     return SCRIPT.format(HEADERS=header_table, BODIES=bodies)
 
 
@@ -93,6 +94,8 @@ def run_wrk(
     with `server_cpu`, of each server process over the measured run."""
     if target.protocol != "rest":
         raise ValueError("wrk drives REST targets only")
+    if window.max_requests is not None:
+        window = Window(0.0, SMOKE_SECONDS)
     with tempfile.TemporaryDirectory(prefix="sentiment-wrk-") as tmp:
         script = Path(tmp) / "reviews.lua"
         script.write_text(lua_script(target, texts))

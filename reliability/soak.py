@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--warmup-fraction", type=float, default=0.2)
     parser.add_argument("--max-growth-pct", type=float, default=10.0)
-    parser.add_argument("--output", type=Path, default=paths.REPO / "reports" / "local" / "soak.json")
+    parser.add_argument("--output", type=Path, default=paths.REPO / "results" / "local" / "soak.json")
     args = parser.parse_args(argv)
 
     # The server's own limit: its model-config and environment, as the handler reads them.

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from benchmarks import accuracy, results, tune
-from benchmarks.results import ratios
+from benchmarks import precision, sweep
+from benchmarks.matrix import ratios
 from benchmarks.reviews import LENGTHS, NEGATIVE, POSITIVE, SEED_LENGTH, SEED_REVIEW, reviews
 from review_sentiment import paths
 from review_sentiment.client.load_driver import closed_loop, summarize
@@ -48,6 +48,7 @@ def test_smoke_run_measures_all_three_systems(tiny_checkpoint, tmp_path):
         assert set(cpu) == {"frontend", "workers", "client"} and all(v > 0 for v in cpu.values()), cpu
         assert cells["in-process", clients]["cpu_ms_per_request"]["process"] > 0
     assert report["systems"]["torchserve"]["memory"]["frontend_mib"] > 0
+    assert report["systems"]["flask"]["memory"]["process_mib"] > 0
     # One resident size per worker of the default layout (config/model-config.yaml).
     workers = report["server_config"]["model_config"]["maxWorkers"]
     assert len(report["systems"]["torchserve"]["memory"]["workers_mib"]) == workers
@@ -140,23 +141,24 @@ def test_precision_rule_allows_only_drops_within_two_tenths_of_a_point():
         "bf16": acc(imdb=0.899, amazon=0.898),  # -0.1, -0.2 points
         "int8": acc(imdb=0.905, amazon=0.897),  # better on one set, -0.3 on the other
     }
-    assert accuracy.eligible(results) == {"fp32": True, "bf16": True, "int8": False}
-    precision_rows = [
-        {"precision": "fp32", "batch_reviews_per_s": 40.0},
-        {"precision": "bf16", "batch_reviews_per_s": 70.0},
-        {"precision": "int8", "batch_reviews_per_s": 90.0},
-    ]
-    report = {"eligible": accuracy.eligible(results)}
-    assert tune.pick_precision(precision_rows, report) == "bf16"
-    assert tune.pick_precision(precision_rows, None) is None
+    assert precision.eligible(results) == {"fp32": True, "bf16": True, "int8": False}
+
+    def speed(variant, chars, batch, reviews_per_s):
+        return {"variant": variant, "chars": chars, "batch": batch, "reviews_per_s": reviews_per_s}
+
+    rows = [speed("fp32", 667, 8, 40.0), speed("bf16", 667, 8, 70.0), speed("int8", 667, 8, 90.0)]
+    rows.append(speed("fp32", 100, 8, 500.0))  # the pick looks at the longest reviews' largest batch only
+    accuracy = {"eligible": precision.eligible(results)}
+    assert precision.pick(rows, accuracy) == "bf16"
+    assert precision.pick(rows, None) is None
 
 
 def test_server_pick_prefers_low_lone_latency_among_the_fastest():
     def variant(name, c16, c1_p50):
-        return {"name": name, "clients": {16: {"req_per_s": c16}, 1: {"p50_ms": c1_p50}}}
+        return {"variant": name, "667_c16": {"req_per_s": c16}, "667_c1": {"p50_ms": c1_p50}}
 
     rows = [variant("slow", 50.0, 20.0), variant("delay20", 60.0, 45.0), variant("delay5", 59.0, 26.0)]
-    assert tune.pick_server(rows)["name"] == "delay5"
+    assert sweep.pick(rows)["variant"] == "delay5"
 
 
 def test_a_sampled_stack_is_charged_to_its_innermost_known_part():
@@ -206,91 +208,66 @@ def test_the_wrk_script_sends_each_review_with_the_key_and_refuses_a_terminator(
 
 
 def test_flask_runs_at_the_served_precision_and_as_the_seed_ran_it():
-    from benchmarks.benchmark import flask_variants
+    from benchmarks.matrix import flask_systems
     from review_sentiment.serve.model_config import model_config
 
+    def variants(config):
+        return [(s.name, s.precision, s.max_length, s.lengths) for s in flask_systems(config, "cpu")]
+
     config = model_config(handler={"cpu_precision": "bf16", "max_length": 256})
-    assert flask_variants(config, "cpu") == [("flask", "bf16", 256), ("flask-seed", "fp32", None)]
+    assert variants(config) == [("flask", "bf16", 256, None), ("flask-seed", "fp32", None, (SEED_LENGTH,))]
     int8 = model_config(handler={"cpu_precision": "int8"})
-    assert flask_variants(int8, "cpu") == [("flask-seed", "fp32", None)]  # a pipeline cannot run ONNX Runtime int8
+    assert variants(int8) == [("flask-seed", "fp32", None, (SEED_LENGTH,))]  # a pipeline cannot run ONNX Runtime int8
+
+
+def _run(mode: str, checkpoint, output, *options: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "benchmarks.benchmark", mode, "--checkpoint", str(checkpoint)]
+    command += ["--warmup", "0.5", "--duration", "2", "--output", str(output), *options]
+    done = subprocess.run(command, cwd=paths.REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
 
 
 @pytest.mark.serving
 def test_overhead_run_splits_a_request_and_measures_the_stack_alone(tiny_checkpoint, tmp_path):
-    output = tmp_path / "overhead"
-    command = [sys.executable, "-m", "benchmarks.benchmark", "--overhead", "--checkpoint", str(tiny_checkpoint)]
-    command += ["--warmup", "0.5", "--duration", "2", "--variants", "2", "--output", str(output)]
-    done = subprocess.run(command, cwd=paths.REPO, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-
-    report = json.loads((output / "overhead.json").read_text())
+    _run("--overhead", tiny_checkpoint, tmp_path)
+    report = json.loads((tmp_path / "overhead.json").read_text())
     for length, cell in report["split"]["served"].items():
         assert cell["plain"]["errors"] == 0 and cell["plain"]["req_per_s"] > 0, length
         # py-spy saw the worker: the protocol's own frames are in every profile.
         assert cell["samples"].get("TorchServe worker protocol (socket, decode, encode, dispatch)", 0) > 0, cell
-    assert [r["variant"] for r in report["variants"]] == ["defaults", "JVM: serial GC"]
-    assert all(r[cell]["errors"] == 0 for r in report["variants"] for cell in ("100_c1", "100_c16", "667_c16"))
     assert {(r["workers"], r["clients"]) for r in report["ceiling"]} == {(1, 16), (1, 64), (2, 16), (2, 64)}
     assert all(r["errors"] == 0 and r["cpu_ms_per_request"]["workers"] > 0 for r in report["ceiling"])
-    text = (output / "overhead.md").read_text()
+    text = (tmp_path / "overhead.md").read_text()
     assert "| Java frontend |" in text and "one Python worker (one core) can feed" in text
 
 
-def test_precision_speed_measures_every_precision_and_the_old_int8_in_process(tiny_checkpoint):
-    from benchmarks import precision_speed
+@pytest.mark.serving
+def test_the_sweep_serves_each_variant_from_the_one_table(tiny_checkpoint, tmp_path):
+    _run("--tune", tiny_checkpoint, tmp_path, "--variants", "2")
+    report = json.loads((tmp_path / "tune.json").read_text())
+    assert [r["variant"] for r in report["variants"]] == ["defaults", "JVM: serial GC"]
+    cells = ("100_c1", "100_c16", "667_c1", "667_c16")
+    assert all(r[cell]["errors"] == 0 and r[cell]["requests"] > 0 for r in report["variants"] for cell in cells)
+    assert all(r["cold_start_s"] > 0 and r["memory"]["frontend_mib"] > 0 for r in report["variants"])
+    # wrk's cells carry the server's CPU per request.
+    assert report["client"] == "wrk" and report["variants"][0]["100_c16"]["cpu_ms_per_request"]["workers"] > 0
+    assert report["recommended"] in {"defaults", "JVM: serial GC"}
+    assert "| JVM: serial GC | 1 |" in (tmp_path / "tune.md").read_text()
+    names = [v.name for v in sweep.variants()]
+    assert len(names) == len(set(names)) and "batchSize 8, maxBatchDelay 5 ms" not in names  # the defaults' pair
+
+
+def test_precision_speed_measures_every_precision_in_process_at_the_asked_threads(tiny_checkpoint):
     from review_sentiment.client.load_driver import Window
     from review_sentiment.serve.model_config import model_config
 
     cells = ((100, 1), (SEED_LENGTH, 4))
-    report = precision_speed.measure(tiny_checkpoint, model_config(), Window(0.0, 60.0, 8), cells=cells, server=False)
-    rows = {(r["variant"], r["chars"], r["batch"]): r for r in report["rows"]}
-    assert set(rows) == {(v, c, b) for v in precision_speed.VARIANTS for c, b in cells}
+    figures = precision.measure_speed(tiny_checkpoint, model_config(), Window(0.0, 60.0, 8), cells=cells, threads=1)
+    rows = {(r["variant"], r["chars"], r["batch"]): r for r in figures["rows"]}
+    assert set(rows) == {(v, c, b) for v in precision.PRECISIONS for c, b in cells}
     assert all(r["reviews_per_s"] > 0 and r["load_s"] > 0 for r in rows.values())
-    text = precision_speed.markdown(report, "a test machine")
-    assert "| precision | 100 chars, batch 1 | 667 chars, batch 4 | load s |" in text
+    assert figures["threads"] == 1  # a worker's of the default layout on 2 cores, as the served precision runs
+    text = precision.speed_markdown(figures)
+    assert "| precision | 100 chars, batch 1 | 667 chars, batch 4 | load s |" in text and "threads: 1." in text
     assert "(1.00x)" in next(line for line in text.splitlines() if line.startswith("| fp32 |"))
-    assert "| torch-int8 |" in text and "TorchServe start" not in text  # no server part asked for
-
-
-def test_compile_speed_compares_compiled_with_eager_and_checks_agreement(tiny_checkpoint):
-    from types import SimpleNamespace
-
-    from benchmarks import compile_speed
-    from review_sentiment.client.load_driver import Window
-    from review_sentiment.serve.model_config import model_config
-
-    cells = ((100, 1), (SEED_LENGTH, 4))
-    report = compile_speed.measure(tiny_checkpoint, model_config(), Window(0.0, 60.0, 8), cells, limit=0, threads=(1,))
-    rows = {(r["variant"], r["chars"], r["batch"]): r for r in report["speed"]["1"]}
-    assert set(rows) == {(v, c, b) for v in compile_speed.VARIANTS for c, b in cells}
-    assert all(r["reviews_per_s"] > 0 for r in rows.values())
-    texts = ["great product, works well", "broke after a day, returned it", "fine " * 300]
-    sets = {"made-up": SimpleNamespace(texts=texts, labels=[1, 0, 1])}
-    agreement = compile_speed.agreement(tiny_checkpoint, model_config(), sets)["made-up"]
-    assert agreement["reviews"] == 3 and agreement["same_label"] == 1.0 and agreement["max_abs_diff"] < 1e-4
-    text = compile_speed.markdown({**report, "agreement": {"made-up": agreement}}, "a test machine")
-    assert (
-        "| fp32-compiled |" in text and "## 1 torch thread (a worker's, default" in text and "| made-up | 3 |" in text
-    )
-
-
-def test_tune_measures_precisions_at_one_workers_threads_and_says_so(tiny_checkpoint):
-    from review_sentiment.client.load_driver import Window
-    from review_sentiment.core.classifier import default_threads
-    from review_sentiment.serve.model_config import model_config
-
-    base = model_config(maxWorkers=2, handler={"torch_threads": 0})
-    rows = tune.sweep_precision(tiny_checkpoint, base, Window(0.0, 60.0, 4))
-    assert [r["precision"] for r in rows] == list(accuracy.PRECISIONS)
-    assert {r["threads"] for r in rows} == {default_threads(2)}
-    report = {
-        "environment": {**results.environment(), "load_average_at_start": 0.1},
-        "window": {"warmup_s": 0.0, "duration_s": 1.0},
-        "accuracy": None,
-        "precision": rows,
-        "batching": [],
-        "layouts": [],
-        "base_config": base,
-        "recommended": {"cpu_precision": None, "batchSize": 8, "maxBatchDelay": 5, "workers": 2, "torch_threads": 1},
-    }
-    assert f"{default_threads(2)} torch threads: one worker's" in tune.markdown(report)

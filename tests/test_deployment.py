@@ -420,7 +420,7 @@ def test_torch_threads_do_not_oversubscribe_the_pods_cpus(overlay):
     model-config the pod packs (the rendered ConfigMap); threads from SENTIMENT_TORCH_THREADS,
     else the model-config's torch_threads. Neither set means cores // workers, and in a pod
     os.cpu_count() is the node's cores, not the limit: that counts as oversubscribing
-    (2 workers x 2 threads on 2 cores: benchmarks/results/2026-12-01-overhead/two_threads_per_worker.json)."""
+    (2 workers x 2 threads on 2 cores: results/benchmarks/2026-12-01-overhead/two_threads_per_worker.json)."""
     name, docs = overlay
     model_config = yaml.safe_load(find(docs, "ConfigMap", "sentiment-config")["data"]["model-config.yaml"])
     workers = max(int(model_config["minWorkers"]), int(model_config["maxWorkers"]))

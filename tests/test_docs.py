@@ -293,7 +293,7 @@ def test_the_workers_gain_is_the_measured_one():
     stated = re.search(r"2 × 1 served (\d+)-(\d+)% more requests/s than 1 × 2", text)
     assert stated, "benchmarks.md no longer states the workers' gain"
     assert tuple(map(int, stated.groups())) == interleaved, f"the rounds measured {interleaved}"
-    overhead = json.loads((REPO / "benchmarks/results/2026-12-01-overhead/overhead.json").read_text())
+    overhead = json.loads((REPO / "results/benchmarks/2026-12-01-overhead/overhead.json").read_text())
     variants = {v["variant"]: v for v in overhead["variants"]}
     single = [
         100 * (variants["defaults"][cell]["req_per_s"] / variants["1 worker x 2 threads"][cell]["req_per_s"] - 1)

@@ -33,6 +33,10 @@ Send = Callable[[str], Awaitable[bool]]
 Outcome = TypeVar("Outcome")
 
 
+def plain_text(review: str) -> bytes:
+    return review.encode("utf-8")
+
+
 @dataclass(frozen=True)
 class Target:
     """Where requests go: a REST URL (Flask or TorchServe) or a TorchServe gRPC address."""
@@ -41,6 +45,10 @@ class Target:
     address: str  # URL for REST, host:port for gRPC
     headers: tuple[tuple[str, str], ...] = ()  # e.g. TorchServe's Authorization header
     model: str = "sentiment"  # gRPC model name
+    # REST request format: a review as the body, and its type (a server that wants JSON gives its
+    # own module-level function: client processes receive it pickled).
+    content_type: str = "text/plain; charset=utf-8"
+    body: Callable[[str], bytes] = plain_text
 
 
 @dataclass(frozen=True)
@@ -87,11 +95,11 @@ async def _rest_sender(target: Target, concurrency: int) -> AsyncIterator[Send]:
     import httpx
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    headers = {**dict(target.headers), "Content-Type": "text/plain; charset=utf-8"}
+    headers = {**dict(target.headers), "Content-Type": target.content_type}
     async with httpx.AsyncClient(limits=limits, timeout=300, headers=headers) as client:
 
         async def send(text: str) -> bool:
-            response = await client.post(target.address, content=text.encode("utf-8"))
+            response = await client.post(target.address, content=target.body(text))
             # A prediction, not an error body (TorchServe's or the handler's 4xx/5xx JSON).
             return response.status_code == 200 and b'"label"' in response.content
 

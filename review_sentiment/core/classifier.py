@@ -59,7 +59,7 @@ def default_threads(workers: int) -> int:
 
 def cpu_precision(setting: str) -> str:
     """`auto` is bf16 where the CPU has native bf16, else fp32 (speed and accuracy per precision:
-    benchmarks/results/)."""
+    results/benchmarks/)."""
     if setting == "auto":
         return "bf16" if cpu_has_bf16() else "fp32"
     return setting

@@ -27,12 +27,12 @@ class InferenceSettings:
     max_chars: int = 20_000
     # Batches are padded to their longest review rounded up to this many tokens (length buckets:
     # few batch shapes, so kernel caches and the worker's memory stop growing); the sweep that
-    # chose it: benchmarks/results/2026-11-26-tune.
+    # chose it: results/benchmarks/2026-11-26-tune.
     pad_multiple: int = 32
     # CPU weights: auto (bf16 where the CPU has native bf16: avx512_bf16 or AMX, else fp32), fp32,
     # bf16, or int8 (ONNX Runtime, int8 weights per channel, embeddings fp32; exported and quantized
     # at worker start, explanations in fp32 torch). Accuracy and speed per precision:
-    # benchmarks/results/precision_accuracy.md and precision_speed.md.
+    # results/benchmarks/precision_accuracy.md and precision_speed.md.
     cpu_precision: str = "auto"
     # GPU weights on CUDA workers: fp16, bf16 or fp32.
     gpu_precision: str = "fp16"
