@@ -119,8 +119,8 @@ def torchserve(
         cold_start = time.monotonic() - server.started_at
         headers = tuple(server.inference_headers().items())
         targets = {
-            "rest": Target("rest", f"{server.endpoints.inference_url}/predictions/{paths.MODEL_NAME}", headers),
-            "grpc": Target("grpc", server.endpoints.grpc_target, headers, paths.MODEL_NAME),
+            "rest": Target("rest", f"{server.endpoints.inference_url}/predictions/{paths.model_name()}", headers),
+            "grpc": Target("grpc", server.endpoints.grpc_target, headers, paths.model_name()),
         }
         yield Running(
             targets,

@@ -206,7 +206,7 @@ def test_grpc_refuses_a_missing_or_wrong_key_as_not_authorized(server):
     from review_sentiment.client.grpc_stubs import inference_pb2, inference_pb2_grpc
 
     endpoints = Endpoints.load(server.run_dir)
-    request = inference_pb2.PredictionsRequest(model_name=paths.MODEL_NAME, input={"data": b"no key"})
+    request = inference_pb2.PredictionsRequest(model_name=paths.model_name(), input={"data": b"no key"})
     with grpc.insecure_channel(endpoints.grpc_target) as channel:
         stub = inference_pb2_grpc.InferenceAPIsServiceStub(channel)
         for metadata in ([], [("authorization", "Bearer nope")]):
