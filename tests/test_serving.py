@@ -18,6 +18,7 @@ from review_sentiment.client.rest import ApiError, TorchServeClient
 from review_sentiment.core.errors import ErrorKind
 from review_sentiment.endpoints import Endpoints
 from review_sentiment.serve.sandbox import start
+from review_sentiment.status_codes import GRPC_CODE, HTTP_STATUS
 from tests.helpers import check_prediction, histogram
 
 pytestmark = pytest.mark.serving
@@ -179,6 +180,7 @@ def test_token_auth(server, client):
         requests.post(predict_url, data=b"bad key", headers={"Authorization": "Bearer nope"}, timeout=10),
     ):
         assert refused.status_code == 400 and refused.json()["type"] == "InvalidKeyException"
+        assert refused.status_code == HTTP_STATUS[ErrorKind.NOT_AUTHORIZED]
     keys = server.keys()
     ok = requests.post(
         predict_url, data=b"with key", headers={"Authorization": f"Bearer {keys['inference']}"}, timeout=10
@@ -215,6 +217,23 @@ def test_grpc_refuses_a_missing_or_wrong_key_as_not_authorized(server):
             code, details = caught.value.code(), caught.value.details()
             assert code == grpc.StatusCode.PERMISSION_DENIED and "Token Authorization failed" in details
             assert GrpcPredictionError(code, details).kind == ErrorKind.NOT_AUTHORIZED
+            assert code.name == GRPC_CODE[ErrorKind.NOT_AUTHORIZED]
+
+
+def test_torchserves_own_refusals_are_read_as_their_kinds(server):
+    """What TorchServe 0.12 answers, over each transport, is what status_codes.py records, and
+    each client reads it as the kind (no worker lost, so nothing is retried)."""
+    with pytest.raises(ApiError) as caught:
+        server.new_client(model="no-such-model").predict("x")
+    assert caught.value.kind == ErrorKind.NOT_FOUND and caught.value.status == HTTP_STATUS[ErrorKind.NOT_FOUND]
+    unknown = GrpcClient.for_run_dir(server.run_dir, model="no-such-model")
+    with unknown, pytest.raises(GrpcPredictionError) as caught:
+        unknown.predict("x")
+    assert caught.value.kind == ErrorKind.NOT_FOUND and caught.value.code.name == GRPC_CODE[ErrorKind.NOT_FOUND]
+    with GrpcClient.for_run_dir(server.run_dir) as grpc_client, pytest.raises(GrpcPredictionError) as caught:
+        grpc_client.predict("x" * (2**20 + 1))  # over max_request_size
+    too_large = ErrorKind.REQUEST_TOO_LARGE
+    assert caught.value.kind == too_large and caught.value.code.name == GRPC_CODE[too_large], caught.value
 
 
 def test_rotated_key_file_is_picked_up(server, client):

@@ -133,7 +133,9 @@ class TorchServeClient(ServerClient):
                 if len(body) > MAX_REQUEST_SIZE:
                     raise ApiError(413, TOO_LARGE) from None
                 raise
-            if delay is None or not should_retry(response.status_code, response.text, lost):
+            failed = response.status_code >= 400
+            kind = kind_of_answer(response.status_code, _body(response)) if failed else None
+            if delay is None or not should_retry(kind, response.text, lost):
                 break
             lost = True
             pause(delay)
