@@ -46,7 +46,7 @@ GRPC_CODE: dict[ErrorKind, str] = {
     ErrorKind.EXPLAIN_BUSY: "UNAVAILABLE",
     # TorchServe's gRPC answers.
     ErrorKind.NOT_AUTHORIZED: "PERMISSION_DENIED",  # its token interceptor
-    ErrorKind.REQUEST_TOO_LARGE: "RESOURCE_EXHAUSTED",  # grpc-java: a message over max_request_size
+    ErrorKind.REQUEST_TOO_LARGE: "CANCELLED",  # the stream reset: "Stream removed (RST_STREAM ...)"
     ErrorKind.QUEUE_FULL: "INTERNAL",  # InferenceImpl answers "has no worker" with INTERNAL
     ErrorKind.NO_WORKER: "INTERNAL",
     ErrorKind.QUEUE_FULL_OR_NO_WORKER: "INTERNAL",

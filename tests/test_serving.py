@@ -233,7 +233,7 @@ def test_torchserves_own_refusals_are_read_as_their_kinds(server):
     with GrpcClient.for_run_dir(server.run_dir) as grpc_client, pytest.raises(GrpcPredictionError) as caught:
         grpc_client.predict("x" * (2**20 + 1))  # over max_request_size
     too_large = ErrorKind.REQUEST_TOO_LARGE
-    assert caught.value.kind == too_large and caught.value.code.name == GRPC_CODE[too_large], caught.value
+    assert caught.value.kind == too_large and caught.value.code.name == GRPC_CODE[too_large], str(caught.value)
 
 
 def test_rotated_key_file_is_picked_up(server, client):

@@ -9,7 +9,13 @@ import grpc
 from review_sentiment.client.base import ServerClient
 from review_sentiment.client.keys import MAX_ATTEMPTS
 from review_sentiment.client.protos import ensure_stubs
-from review_sentiment.client.refusals import TOKEN_REFUSED, ServiceError, kind_of_answer, kind_of_grpc
+from review_sentiment.client.refusals import (
+    TOKEN_REFUSED,
+    TOO_LARGE_MESSAGE,
+    ServiceError,
+    kind_of_answer,
+    kind_of_grpc,
+)
 from review_sentiment.client.retry import RETRY_DELAYS_S, pause, should_retry
 from review_sentiment.core.errors import ErrorKind
 from review_sentiment.status_codes import GRPC_CODE
@@ -72,15 +78,17 @@ class GrpcClient(ServerClient):
                 response = self.stub.Predictions(request, metadata=metadata, timeout=self.timeout)
             except grpc.RpcError as err:
                 details = err.details() or ""
-                refused = kind_of_grpc(err.code().name, details) == ErrorKind.NOT_AUTHORIZED
-                refused = refused or TOKEN_REFUSED in details.lower()
+                kind = kind_of_grpc(err.code().name, details, request.ByteSize())
+                refused = kind == ErrorKind.NOT_AUTHORIZED or TOKEN_REFUSED in details.lower()
                 if (
                     refused
                     and attempt < MAX_ATTEMPTS
                     and self.keys.refresh("inference", self.endpoints.management_url, refused=key)
                 ):
                     continue
-                raise GrpcPredictionError(err.code(), details) from None
+                if kind == ErrorKind.REQUEST_TOO_LARGE:  # TorchServe's answer has no words for it
+                    details = TOO_LARGE_MESSAGE
+                raise GrpcPredictionError(err.code(), details, kind=kind) from None
             body = json.loads(response.prediction)
             _raise_if_error(body)
             return body

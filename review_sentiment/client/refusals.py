@@ -17,10 +17,14 @@ from review_sentiment.core.errors import ErrorKind, SentimentError
 NO_WORKER = "has no worker to serve inference request"  # both when its job queue is full and when no worker is ready
 TOKEN_REFUSED = "token"  # InvalidKeyException: "Token Authorization failed. Token either incorrect, expired, ..."
 NOT_FOUND = ("Model not found", "ModelNotFoundException", "ModelVersionNotFoundException")
-TOO_LARGE = "exceeds maximum size"  # grpc-java: "gRPC message exceeds maximum size 1048576: ..."
 BAD_REQUEST = "BadRequestException"  # over gRPC with INTERNAL, e.g. "Parameter model_name is required."
 # REST statuses of the requests of a batch whose worker died or hung (507: killed for memory).
 LOST = (500, 507)
+# Over max_request_size TorchServe answers REST with an empty 413 (or resets the connection) and
+# gRPC with CANCELLED "Stream removed (RST_STREAM ...)": no words, so the clients, which know
+# what they sent, say it themselves.
+MAX_REQUEST_SIZE = 1024 * 1024  # config.properties' max_request_size, the project's default
+TOO_LARGE_MESSAGE = "body over the server's max_request_size (1 MiB by default): send a shorter review"
 
 
 class ServiceError(SentimentError):
@@ -58,17 +62,18 @@ def kind_of_answer(status: int, body: object) -> ErrorKind:
     )
 
 
-def kind_of_grpc(code: str, details: str) -> ErrorKind:
-    """The kind of a failed gRPC call, from TorchServe's code (a grpc.StatusCode name) and words.
-    The handler's refusals arrive as OK answers with its JSON body (grpc_client reads those)."""
+def kind_of_grpc(code: str, details: str, request_bytes: int = 0) -> ErrorKind:
+    """The kind of a failed gRPC call, from TorchServe's code (a grpc.StatusCode name) and words,
+    and the size of the request message. The handler's refusals arrive as OK answers with its
+    JSON body (grpc_client reads those)."""
+    if request_bytes > MAX_REQUEST_SIZE and code in ("CANCELLED", "RESOURCE_EXHAUSTED"):
+        return ErrorKind.REQUEST_TOO_LARGE
     if code in ("PERMISSION_DENIED", "UNAUTHENTICATED"):
         return ErrorKind.NOT_AUTHORIZED
     if NO_WORKER in details:
         return ErrorKind.QUEUE_FULL_OR_NO_WORKER
     if code == "NOT_FOUND" or any(words in details for words in NOT_FOUND):
         return ErrorKind.NOT_FOUND
-    if code == "RESOURCE_EXHAUSTED" and TOO_LARGE in details:
-        return ErrorKind.REQUEST_TOO_LARGE
     if code in ("INVALID_ARGUMENT", "FAILED_PRECONDITION") or BAD_REQUEST in details:
         return ErrorKind.BAD_REQUEST
     if code in ("INTERNAL", "RESOURCE_EXHAUSTED"):  # "Worker died.", "did not respond in given time"

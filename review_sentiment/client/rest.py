@@ -8,15 +8,18 @@ import requests
 
 from review_sentiment.client.base import ServerClient
 from review_sentiment.client.keys import MAX_ATTEMPTS, bearer
-from review_sentiment.client.refusals import ServiceError, is_auth_refusal, kind_of_answer
+from review_sentiment.client.refusals import (
+    MAX_REQUEST_SIZE,
+    TOO_LARGE_MESSAGE,
+    ServiceError,
+    is_auth_refusal,
+    kind_of_answer,
+)
 from review_sentiment.client.retry import RETRY_DELAYS_S, pause, should_retry
 from review_sentiment.core.errors import ErrorKind
 from review_sentiment.status_codes import error_body
 
-MAX_REQUEST_SIZE = 1024 * 1024  # config.properties' max_request_size, the project's default
-TOO_LARGE = error_body(
-    ErrorKind.REQUEST_TOO_LARGE, "body over the server's max_request_size (1 MiB by default): send a shorter review"
-)
+TOO_LARGE = error_body(ErrorKind.REQUEST_TOO_LARGE, TOO_LARGE_MESSAGE)
 
 # TorchServe says "has no worker" both when its queue is full and when no worker is ready: the
 # client asks which (GET /models) and says so.
