@@ -234,6 +234,18 @@ def test_torchserves_own_refusals_are_read_as_their_kinds(server):
         grpc_client.predict("x" * (2**20 + 1))  # over max_request_size
     too_large = ErrorKind.REQUEST_TOO_LARGE
     assert caught.value.kind == too_large and caught.value.code.name == GRPC_CODE[too_large], str(caught.value)
+    client = server.new_client()
+    client.scale(0)
+    try:  # "has no worker": REST 503, which the REST client resolves; gRPC INTERNAL
+        with pytest.raises(ApiError) as caught:
+            client.predict("x")
+        assert caught.value.kind == ErrorKind.NO_WORKER and caught.value.status == HTTP_STATUS[ErrorKind.NO_WORKER]
+        with GrpcClient.for_run_dir(server.run_dir) as grpc_client, pytest.raises(GrpcPredictionError) as caught:
+            grpc_client.predict("x")
+        either = ErrorKind.QUEUE_FULL_OR_NO_WORKER
+        assert caught.value.kind == either and caught.value.code.name == GRPC_CODE[either], str(caught.value)
+    finally:
+        client.scale(1)
 
 
 def test_rotated_key_file_is_picked_up(server, client):
