@@ -15,15 +15,18 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ts.metrics.metric_type_enum import MetricTypes
 from ts.torch_handler.base_handler import BaseHandler
 
-from review_sentiment.core.classifier import BatchStats, Outcome, SentimentClassifier, resolve_device
 from review_sentiment.core.errors import RequestError
-from review_sentiment.core.settings import InferenceSettings
+from review_sentiment.core.offline import apply_offline
 from review_sentiment.core.validation import header, payload_of
 from review_sentiment.status_codes import error_body, http_status
+
+if TYPE_CHECKING:
+    from review_sentiment.core.classifier import BatchStats, Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +35,13 @@ CHECKPOINT_DIR = "checkpoint"  # folder of the checkpoint inside the .mar
 
 class SentimentHandler(BaseHandler):
     def initialize(self, context) -> None:
+        # The worker's start: the offline switches first (the launcher and the images set them
+        # too), then transformers, which reads some of them on import.
+        apply_offline()
         import transformers
+
+        from review_sentiment.core.classifier import SentimentClassifier, resolve_device
+        from review_sentiment.core.settings import InferenceSettings
 
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()

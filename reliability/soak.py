@@ -36,7 +36,6 @@ from review_sentiment.core.settings import InferenceSettings
 from review_sentiment.markdown import markdown_table
 from review_sentiment.serve.sandbox import Sandbox, sandbox
 
-PREDICT_PATH = f"/predictions/{paths.MODEL_NAME}"
 # Phrases that reviews are built from; lengths vary from a phrase to max_chars.
 WORDS = (
     "shade", "lasts", "all", "day", "lovely", "texture", "greasy", "broke", "me", "out", "returning",
@@ -149,6 +148,7 @@ def run_load(
     report = SoakReport(seconds=seconds, concurrency=concurrency, warmup_s=seconds * warmup_fraction)
     bad = [c for c in cases(max_chars) if c.expect != PREDICTION and not c.heavy]
     client = server.new_client(timeout=120)
+    predict_path = f"/predictions/{client.model}"
     start = time.monotonic()
     deadline = start + seconds
 
@@ -156,7 +156,7 @@ def run_load(
         case = next_request(rng, max_chars, bad)
         headers = {"Content-Type": case.content_type} if case.content_type else {}
         try:
-            response = client.request("POST", "inference", PREDICT_PATH, data=case.body, headers=headers)
+            response = client.request("POST", "inference", predict_path, data=case.body, headers=headers)
             problem = check(case, response)
         except (requests.RequestException, ValueError) as error:
             problem = f"{case.name}: {type(error).__name__}"

@@ -3,8 +3,6 @@
 `review_sentiment.core` is the inference core (validation, encoding, model); it is shipped
 inside the model archive and imports only torch and transformers. `review_sentiment.client`
 talks to a running TorchServe, `review_sentiment.serve` builds archives and runs the server.
+Importing the package changes nothing in the process: the offline variables are set by each
+entry point (`core/offline.py`), and settings are read from the environment when they are used.
 """
-
-from review_sentiment.settings import apply_offline
-
-apply_offline()  # before anything imports transformers, huggingface_hub or gradio

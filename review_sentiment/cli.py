@@ -81,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--run-dir", default=str(paths.RUN_DIR), help="server run folder (keys, endpoints)")
-    parser.add_argument("--model", default=paths.MODEL_NAME)
+    parser.add_argument("--run-dir", default=str(paths.run_dir()), help="server run folder (keys, endpoints)")
+    parser.add_argument("--model", default=paths.model_name())
     sub = parser.add_subparsers(dest="command", required=True)
     predict = sub.add_parser("predict", help="classify a text, stdin (-), or a CSV/JSONL file")
     predict.add_argument("text", nargs="?", help="review text, or - for stdin")

@@ -1,8 +1,16 @@
-"""`review-sentiment <verb>`: the project's one entry point (also `python -m review_sentiment`).
+"""`review-sentiment <verb>`: the project's one entry point (also `python -m review_sentiment`),
+and its composition root.
 
 Each verb runs one module's `main`, which keeps its own options and `--help`
 (`review-sentiment train --help`); the Make targets call these verbs. Modules are imported
 only for the verb that runs, so `predict` does not pay for importing the training code.
+
+The packages are layered: review_sentiment < handler, ui, training < benchmarks, reliability,
+and no module imports a package above its own (tests/test_layers.py). This module is the one
+place in review_sentiment that names the upper packages, by import string, and hands the
+bottom package what it needs from them (the UI's settings for the settings table). Only
+review_sentiment is installed (pyproject.toml): the upper packages run from the repository
+checkout, whose root `load` puts on sys.path (`python -m` from the root has it already).
 """
 
 from __future__ import annotations
@@ -11,6 +19,14 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+from review_sentiment.core.offline import apply_offline
+from review_sentiment.settings import REPO
+
+if TYPE_CHECKING:
+    from review_sentiment.settings_table import SettingsGroup
 
 
 @dataclass(frozen=True)
@@ -37,7 +53,9 @@ VERBS: dict[str, Verb] = {
     "bench": Verb("benchmarks.benchmark", "the benchmark matrix (a Markdown table and JSON)"),
     "soak": Verb("reliability.soak", "hours of mixed load against a running server"),
     "settings": Verb(
-        "review_sentiment.commands", "every setting: its environment variable, default and value", function="settings"
+        "review_sentiment.commands",
+        "every setting: its environment variable, default and value (--defaults: the docs' table)",
+        function="settings",
     ),
 }
 # The client verbs (predict, describe, scale) also take the client's options before the verb.
@@ -50,6 +68,13 @@ def usage() -> str:
     return "usage: review-sentiment <verb> [options]   (<verb> --help for its options)\n\n" + "\n".join(lines)
 
 
+def load(module: str) -> ModuleType:
+    """Import `module`; one of an upper package (ui, training, ...) from this checkout."""
+    if module.partition(".")[0] != "review_sentiment" and str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    return importlib.import_module(module)
+
+
 def stop(argv: Sequence[str]) -> None:
     from review_sentiment.serve import background, server
 
@@ -57,23 +82,34 @@ def stop(argv: Sequence[str]) -> None:
     server.main(["stop"])
 
 
+def setting_groups() -> list[SettingsGroup]:
+    """Every settings class: this package's own, then the UI's, which only the composition root
+    may name (the settings table lives in the bottom package)."""
+    from review_sentiment.settings_table import SettingsGroup, own_groups
+
+    ui = load("ui.settings")
+    return [*own_groups(), SettingsGroup("ui", ui.UiSettings, ui.UI_ENV_PREFIX)]
+
+
 def settings(argv: Sequence[str]) -> None:
+    """Every setting with the value in effect; `--defaults`: the table of docs/configuration.md."""
     from review_sentiment.settings_table import settings_markdown
 
-    print(settings_markdown(current=True))
+    print(settings_markdown(setting_groups(), current="--defaults" not in argv), end="")
 
 
 def _runner(verb: Verb) -> Callable[[list[str]], object]:
-    return getattr(importlib.import_module(verb.module), verb.function)
+    return getattr(load(verb.module), verb.function)
 
 
 def main(argv: list[str] | None = None) -> int:
+    apply_offline()  # the process starts here: nothing it runs calls the internet
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(usage(), file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
     if argv[0].startswith("-"):  # the client's own options (--run-dir, --model) come before its verb
-        return importlib.import_module(CLIENT_MODULE).main(argv)
+        return load(CLIENT_MODULE).main(argv)
     verb = VERBS.get(argv[0])
     if verb is None:
         print(f"unknown verb {argv[0]!r}\n\n{usage()}", file=sys.stderr)

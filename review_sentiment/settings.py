@@ -1,9 +1,11 @@
-"""Project-wide settings: where things live, how the server listens, and the offline switches.
+"""Project-wide settings: where things live and how the server listens.
 
 Every setting is a field with its documented default and an environment twin (SENTIMENT_<NAME>),
 read by the one loader in `core/env.py`; the inference settings (`core/settings.py`), the
 endpoints (`endpoints.py`) and the UI's (`ui/app.py`) are read the same way.
 `python -m review_sentiment settings` prints them all with their variables and current values.
+Settings are read when they are used (`ServiceSettings.from_env()`), never frozen at import, so
+a variable set after import is seen; the offline switches are in `core/offline.py`.
 """
 
 from __future__ import annotations
@@ -15,15 +17,6 @@ from pathlib import Path
 from review_sentiment.core.env import ENV_PREFIX, read_settings
 
 REPO = Path(__file__).resolve().parent.parent
-
-# Nothing calls the internet: no Hugging Face Hub lookups, no Gradio telemetry. Set for this
-# process (when not set already) and passed on to the TorchServe processes it starts.
-OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-
-
-def apply_offline(environ: dict[str, str] | os._Environ = os.environ) -> None:
-    for name, value in OFFLINE_ENV.items():
-        environ.setdefault(name, value)
 
 
 @dataclass(frozen=True)
@@ -44,6 +37,3 @@ class ServiceSettings:
     @classmethod
     def from_env(cls, environ=os.environ) -> ServiceSettings:
         return read_settings(cls, ENV_PREFIX, environ)
-
-
-SERVICE = ServiceSettings.from_env()

@@ -1,32 +1,40 @@
 """Every setting in one table, generated from the settings classes themselves: the environment
 variable, the default and the comment above each field. The settings table of
-docs/configuration.md is this output (a test keeps them equal); `review-sentiment settings` adds
-the values in effect."""
+docs/configuration.md is this output for `commands.setting_groups()` (a test keeps them equal;
+`review-sentiment settings --defaults` prints it); `review-sentiment settings` adds the values in
+effect. This module knows only this package's settings classes: the UI's are added by the
+composition root (`review_sentiment/commands.py`), never imported from here."""
 
 from __future__ import annotations
 
 import ast
 import inspect
-import sys
 import textwrap
-from dataclasses import fields
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from review_sentiment.core.env import ENV_PREFIX, env_name, read_settings
 from review_sentiment.markdown import markdown_table
 
 
-def _groups() -> list[tuple[str, type, str]]:
+@dataclass(frozen=True)
+class SettingsGroup:
+    title: str
+    settings: type  # a frozen dataclass read by core/env.py's read_settings
+    prefix: str  # of its environment variables
+
+
+def own_groups() -> list[SettingsGroup]:
+    """This package's settings classes."""
     from review_sentiment.core.settings import InferenceSettings
     from review_sentiment.endpoints import Endpoints
     from review_sentiment.settings import ServiceSettings
-    from ui.settings import UI_ENV_PREFIX, UiSettings
 
     return [
-        ("service", ServiceSettings, ENV_PREFIX),
-        ("endpoints", Endpoints, ENV_PREFIX),
-        ("inference (also model-config.yaml `handler:`)", InferenceSettings, ENV_PREFIX),
-        ("ui", UiSettings, UI_ENV_PREFIX),
+        SettingsGroup("service", ServiceSettings, ENV_PREFIX),
+        SettingsGroup("endpoints", Endpoints, ENV_PREFIX),
+        SettingsGroup("inference (also model-config.yaml `handler:`)", InferenceSettings, ENV_PREFIX),
     ]
 
 
@@ -53,10 +61,11 @@ def _shown(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def settings_markdown(current: bool = False) -> str:
+def settings_markdown(groups: Sequence[SettingsGroup], current: bool = False) -> str:
     """One Markdown table per group; `current`: with the value in effect in this environment."""
     out = []
-    for title, cls, prefix in _groups():
+    for group in groups:
+        cls, prefix = group.settings, group.prefix
         notes = field_comments(cls)
         now = read_settings(cls, prefix) if current else None
         headers = ["variable", "default", *(["now"] if current else []), "what it sets"]
@@ -69,9 +78,5 @@ def settings_markdown(current: bool = False) -> str:
             ]
             for f in fields(cls)
         ]
-        out.append(f"**{title}**\n\n{markdown_table(headers, rows)}")
+        out.append(f"**{group.title}**\n\n{markdown_table(headers, rows)}")
     return "\n\n".join(out) + "\n"
-
-
-if __name__ == "__main__":
-    sys.stdout.write(settings_markdown())

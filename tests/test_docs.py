@@ -13,13 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import grpc
 import pytest
 import yaml
 
 from review_sentiment import paths
-from review_sentiment.client.grpc_client import GrpcPredictionError
-from review_sentiment.client.refusals import kind_of_answer
+from review_sentiment.client.refusals import MAX_REQUEST_SIZE, kind_of_answer, kind_of_grpc
 from review_sentiment.core.errors import ErrorKind
 from review_sentiment.status_codes import GRPC_CODE, HTTP_STATUS
 
@@ -138,41 +136,35 @@ def kinds_of(cell: str, path: Path) -> list[ErrorKind]:
     unknown = [n for n in names if n not in {str(k) for k in ErrorKind}]
     assert not unknown, (
         f"{path.name}: {unknown} in an error table is not an error kind (core/errors.py): name the kind "
-        "the clients report (refusals.kind_of_answer) and give TorchServe's answer beside it"
+        "the clients report (client/refusals.py) and give TorchServe's words beside it"
     )
     return [ErrorKind(n) for n in names]
 
 
 def test_the_error_tables_are_the_codes_mapping():
-    """Every error kind in one row of the error tables, with the status and gRPC code that
-    status_codes.py gives it; for TorchServe's own refusals, its answer is read by the clients as
-    that row's kind (REST by kind_of_answer, gRPC by GrpcPredictionError)."""
+    """Every error kind in one row of the error tables, with the HTTP status and gRPC code that
+    status_codes.py maps it to; for TorchServe's own refusals, its words in the row, sent with
+    that status and that code, are read by the clients as that row's kind (REST by
+    kind_of_answer, gRPC by kind_of_grpc)."""
     documented: list[ErrorKind] = []
     for path, header, rows in error_tables():
         for row in rows:
             row_kinds = kinds_of(row[0], path)
             documented += row_kinds
             columns = dict(zip(header, row, strict=True))
-            if "HTTP status" in columns:  # the handler's refusals: the status it sends
-                for kind in row_kinds:
-                    assert int(columns["HTTP status"]) == HTTP_STATUS[kind], (path.name, kind)
-                    assert columns["gRPC code"].strip("`") == GRPC_CODE[kind], (path.name, kind)
-            elif "`status_codes.py`" in columns:  # TorchServe's refusals: its answer, and the mapping
-                status, code = re.fullmatch(r"(\d{3}) / `(\w+)`", columns["`status_codes.py`"]).groups()
-                for kind in row_kinds:
-                    assert (int(status), code) == (HTTP_STATUS[kind], GRPC_CODE[kind]), (path.name, kind)
-                answer = columns["TorchServe answers"]
-                rest = re.search(r"REST (\d{3})(?: `(\w+)`)?(?: \"(.*)\")?", answer)
-                if rest:
-                    status, exception, message = int(rest.group(1)), rest.group(2), rest.group(3) or ""
-                    body = {"code": status, "type": exception, "message": message} if exception else message
-                    assert kind_of_answer(status, body) in row_kinds, (path.name, answer)
-                for code in re.findall(r"gRPC `(\w+)`", answer):
-                    error = GrpcPredictionError(getattr(grpc.StatusCode, code), message)
-                    assert error.kind in row_kinds, (path.name, answer)
-            else:  # one status column: the mapping's
-                for kind in row_kinds:
-                    assert int(re.match(r"\d+", columns["status"]).group()) == HTTP_STATUS[kind], (path.name, kind)
+            for kind in row_kinds:
+                assert int(columns["HTTP status"]) == HTTP_STATUS[kind], (path.name, kind)
+                assert columns["gRPC code"].strip("`") == GRPC_CODE[kind], (path.name, kind)
+            if "TorchServe's words" in columns:
+                said = columns["TorchServe's words"]
+                exception = re.search(r"`(\w+Exception)`", said)
+                quoted = re.search(r'"(.*)"', said)
+                message = quoted.group(1) if quoted else ""
+                status, code = HTTP_STATUS[row_kinds[0]], GRPC_CODE[row_kinds[0]]
+                body = {"code": status, "type": exception.group(1), "message": message} if exception else message
+                sent = MAX_REQUEST_SIZE + 1 if "over `max_request_size`" in columns["when"] else 10
+                assert kind_of_answer(status, body) in row_kinds, (path.name, said)
+                assert kind_of_grpc(code, message, sent) in row_kinds, (path.name, said)
     assert sorted(documented) == sorted(ErrorKind), (
         f"each error kind in exactly one row; missing {set(ErrorKind) - set(documented)}, "
         f"repeated {[k for k in set(documented) if documented.count(k) > 1]}"

@@ -16,7 +16,6 @@ from pathlib import Path
 import psutil
 import pytest
 
-from review_sentiment import paths
 from review_sentiment.endpoints import Endpoints
 from review_sentiment.serve import background, config_properties, launcher, processes, sandbox
 from review_sentiment.serve.launcher import ServerError, TorchServeProcess
@@ -117,7 +116,7 @@ def test_a_process_that_exits_in_between_is_not_an_error(tmp_path, monkeypatch):
     gone.kill()
     gone.wait()
     processes.kill([gone.pid])  # ProcessLookupError swallowed
-    monkeypatch.setattr(paths, "RUN_DIR", tmp_path)
+    monkeypatch.setenv("SENTIMENT_RUN_DIR", str(tmp_path))
     ui = sleeper(new_session=True)
     background._pid_file("ui").write_text(f"{ui.pid} {background._started_at(ui.pid)!r}")
     real_killpg = os.killpg
@@ -133,7 +132,7 @@ def test_a_process_that_exits_in_between_is_not_an_error(tmp_path, monkeypatch):
 
 def test_a_reused_pid_is_not_killed(tmp_path, monkeypatch):
     """The pid file names a pid the system has since given to another program: not ours."""
-    monkeypatch.setattr(paths, "RUN_DIR", tmp_path)
+    monkeypatch.setenv("SENTIMENT_RUN_DIR", str(tmp_path))
     stranger = sleeper(new_session=True)
     try:
         started = background._started_at(stranger.pid)
@@ -151,7 +150,7 @@ def test_a_reused_pid_is_not_killed(tmp_path, monkeypatch):
 def test_a_slow_page_does_not_crash_the_start(tmp_path, monkeypatch):
     """The UI listens but does not answer within the 2 s read timeout (a busy machine): the
     runner keeps waiting, then says so, instead of crashing with ReadTimeout."""
-    monkeypatch.setattr(paths, "RUN_DIR", tmp_path)
+    monkeypatch.setenv("SENTIMENT_RUN_DIR", str(tmp_path))
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()

@@ -95,7 +95,8 @@ def test_a_raw_client_sends_once(server, tmp_path):
 
 
 def test_grpc_client_retries_a_lost_batch_too(tmp_path):
-    """The same policy over gRPC, where TorchServe maps 500 to INTERNAL and 503 to UNAVAILABLE."""
+    """The same policy over gRPC, where TorchServe 0.12 answers a lost batch and "has no worker"
+    both with INTERNAL (client/refusals.py tells them apart by its words)."""
     from concurrent import futures
 
     import grpc
@@ -121,14 +122,16 @@ def test_grpc_client_retries_a_lost_batch_too(tmp_path):
     try:
         endpoints = Endpoints(grpc_inference_port=port)
         with GrpcClient(endpoints, tmp_path / "no-keys.json", retry_delays=(0.01, 0.01)) as client:
-            script[:] = [(grpc.StatusCode.INTERNAL, "Worker died."), (grpc.StatusCode.UNAVAILABLE, NO_WORKER), None]
-            assert client.predict("fine")["label"] == "positive" and len(calls) == 3
-            calls.clear()
-            script[:] = [(grpc.StatusCode.UNAVAILABLE, NO_WORKER), None]  # fresh: load shedding
-            with pytest.raises(GrpcPredictionError):
-                client.predict("fine")
-            assert len(calls) == 1
-            calls.clear()
+            # TorchServe 0.12's code for "has no worker", and UNAVAILABLE should a later one send it.
+            for no_worker in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE):
+                script[:] = [(grpc.StatusCode.INTERNAL, "Worker died."), (no_worker, NO_WORKER), None]
+                assert client.predict("fine")["label"] == "positive" and len(calls) == 3
+                calls.clear()
+                script[:] = [(no_worker, NO_WORKER), None]  # fresh: load shedding
+                with pytest.raises(GrpcPredictionError):
+                    client.predict("fine")
+                assert len(calls) == 1
+                calls.clear()
             script[:] = [(grpc.StatusCode.INTERNAL, "Worker died.")]
             with pytest.raises(GrpcPredictionError):
                 client.predict("fine")

@@ -18,6 +18,7 @@ from review_sentiment.client.rest import ApiError, TorchServeClient
 from review_sentiment.core.errors import ErrorKind
 from review_sentiment.endpoints import Endpoints
 from review_sentiment.serve.sandbox import start
+from review_sentiment.status_codes import GRPC_CODE, HTTP_STATUS
 from tests.helpers import check_prediction, histogram
 
 pytestmark = pytest.mark.serving
@@ -179,6 +180,7 @@ def test_token_auth(server, client):
         requests.post(predict_url, data=b"bad key", headers={"Authorization": "Bearer nope"}, timeout=10),
     ):
         assert refused.status_code == 400 and refused.json()["type"] == "InvalidKeyException"
+        assert refused.status_code == HTTP_STATUS[ErrorKind.NOT_AUTHORIZED]
     keys = server.keys()
     ok = requests.post(
         predict_url, data=b"with key", headers={"Authorization": f"Bearer {keys['inference']}"}, timeout=10
@@ -206,7 +208,7 @@ def test_grpc_refuses_a_missing_or_wrong_key_as_not_authorized(server):
     from review_sentiment.client.grpc_stubs import inference_pb2, inference_pb2_grpc
 
     endpoints = Endpoints.load(server.run_dir)
-    request = inference_pb2.PredictionsRequest(model_name=paths.MODEL_NAME, input={"data": b"no key"})
+    request = inference_pb2.PredictionsRequest(model_name=paths.model_name(), input={"data": b"no key"})
     with grpc.insecure_channel(endpoints.grpc_target) as channel:
         stub = inference_pb2_grpc.InferenceAPIsServiceStub(channel)
         for metadata in ([], [("authorization", "Bearer nope")]):
@@ -215,6 +217,35 @@ def test_grpc_refuses_a_missing_or_wrong_key_as_not_authorized(server):
             code, details = caught.value.code(), caught.value.details()
             assert code == grpc.StatusCode.PERMISSION_DENIED and "Token Authorization failed" in details
             assert GrpcPredictionError(code, details).kind == ErrorKind.NOT_AUTHORIZED
+            assert code.name == GRPC_CODE[ErrorKind.NOT_AUTHORIZED]
+
+
+def test_torchserves_own_refusals_are_read_as_their_kinds(server):
+    """What TorchServe 0.12 answers, over each transport, is what status_codes.py records, and
+    each client reads it as the kind (no worker lost, so nothing is retried)."""
+    with pytest.raises(ApiError) as caught:
+        server.new_client(model="no-such-model").predict("x")
+    assert caught.value.kind == ErrorKind.NOT_FOUND and caught.value.status == HTTP_STATUS[ErrorKind.NOT_FOUND]
+    unknown = GrpcClient.for_run_dir(server.run_dir, model="no-such-model")
+    with unknown, pytest.raises(GrpcPredictionError) as caught:
+        unknown.predict("x")
+    assert caught.value.kind == ErrorKind.NOT_FOUND and caught.value.code.name == GRPC_CODE[ErrorKind.NOT_FOUND]
+    with GrpcClient.for_run_dir(server.run_dir) as grpc_client, pytest.raises(GrpcPredictionError) as caught:
+        grpc_client.predict("x" * (2**20 + 1))  # over max_request_size
+    too_large = ErrorKind.REQUEST_TOO_LARGE
+    assert caught.value.kind == too_large and caught.value.code.name == GRPC_CODE[too_large], str(caught.value)
+    client = server.new_client()
+    client.scale(0)
+    try:  # "has no worker": REST 503, which the REST client resolves; gRPC INTERNAL
+        with pytest.raises(ApiError) as caught:
+            client.predict("x")
+        assert caught.value.kind == ErrorKind.NO_WORKER and caught.value.status == HTTP_STATUS[ErrorKind.NO_WORKER]
+        with GrpcClient.for_run_dir(server.run_dir) as grpc_client, pytest.raises(GrpcPredictionError) as caught:
+            grpc_client.predict("x")
+        either = ErrorKind.QUEUE_FULL_OR_NO_WORKER
+        assert caught.value.kind == either and caught.value.code.name == GRPC_CODE[either], str(caught.value)
+    finally:
+        client.scale(1)
 
 
 def test_rotated_key_file_is_picked_up(server, client):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from review_sentiment import commands
 from review_sentiment.core.env import read_settings
 from review_sentiment.paths import REPO
 from review_sentiment.settings import ServiceSettings
@@ -43,14 +44,14 @@ def test_service_settings_from_the_environment():
 
 
 def test_every_setting_is_documented_and_the_docs_table_is_current():
-    table = settings_markdown()
+    table = settings_markdown(commands.setting_groups())
     assert "| `SENTIMENT_MAX_LENGTH` | `256` |" in table and "| `SENTIMENT_UI_PORT` | `7860` |" in table
     assert not re.search(r"\| `[^`]+` \| `[^`]*` \|  \|", table), "a setting without a comment"
     page = (REPO / "docs" / "configuration.md").read_text()
     section = re.search(r"<!-- settings:begin -->\n(.*?)<!-- settings:end -->", page, re.S)
     assert section, "docs/configuration.md has no generated settings section"
     assert section.group(1) == table, (
-        "docs/configuration.md's settings table is stale: python -m review_sentiment.settings_table"
+        "docs/configuration.md's settings table is stale: review-sentiment settings --defaults"
     )
 
 

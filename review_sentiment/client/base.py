@@ -15,12 +15,12 @@ class ServerClient:
         self,
         endpoints: Endpoints | None = None,
         key_file: str | Path | KeyFile | None = None,
-        model: str = paths.MODEL_NAME,
+        model: str | None = None,
         timeout: float = 60,
     ):
-        self.endpoints = endpoints or Endpoints.load(paths.RUN_DIR)
+        self.endpoints = endpoints or Endpoints.load(paths.run_dir())
         self.keys = KeyFile.of(key_file)
-        self.model, self.timeout = model, timeout
+        self.model, self.timeout = model or paths.model_name(), timeout
 
     @classmethod
     def for_run_dir(cls, run_dir: Path, **kwargs) -> Self:

@@ -9,7 +9,13 @@ import grpc
 from review_sentiment.client.base import ServerClient
 from review_sentiment.client.keys import MAX_ATTEMPTS
 from review_sentiment.client.protos import ensure_stubs
-from review_sentiment.client.refusals import ServiceError, kind_of_answer
+from review_sentiment.client.refusals import (
+    TOKEN_REFUSED,
+    TOO_LARGE_MESSAGE,
+    ServiceError,
+    kind_of_answer,
+    kind_of_grpc,
+)
 from review_sentiment.client.retry import RETRY_DELAYS_S, pause, should_retry
 from review_sentiment.core.errors import ErrorKind
 from review_sentiment.status_codes import GRPC_CODE
@@ -17,25 +23,13 @@ from review_sentiment.status_codes import GRPC_CODE
 ensure_stubs()
 from review_sentiment.client.grpc_stubs import inference_pb2, inference_pb2_grpc  # noqa: E402
 
-_AUTH_REFUSALS = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
-# How TorchServe's gRPC frontend maps the HTTP statuses client/retry.py decides on.
-_HTTP_STATUS = {
-    grpc.StatusCode.INTERNAL: 500,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: 507,
-    grpc.StatusCode.UNAVAILABLE: 503,
-    grpc.StatusCode.UNAUTHENTICATED: 401,
-    grpc.StatusCode.PERMISSION_DENIED: 401,
-    grpc.StatusCode.NOT_FOUND: 404,
-    grpc.StatusCode.INVALID_ARGUMENT: 400,
-}
-
 
 class GrpcPredictionError(ServiceError):
     """A refused or failed prediction. `code`: the gRPC status; `status`: the HTTP status the
     handler chose when it refused the review (None when the frontend failed the call)."""
 
     def __init__(self, code: grpc.StatusCode, details: str, status: int | None = None, kind: ErrorKind | None = None):
-        kind = kind or kind_of_answer(status or _HTTP_STATUS.get(code, 500), details)
+        kind = kind or kind_of_grpc(code.name, details)
         super().__init__(kind, details, status)
         self.code, self.details = code, details
 
@@ -67,8 +61,8 @@ class GrpcClient(ServerClient):
             try:
                 return self._predict_once(text)
             except GrpcPredictionError as error:
-                status = _HTTP_STATUS.get(error.code)
-                if delay is None or error.status is not None or not should_retry(status, error.details, lost):
+                # A refusal of the handler (it has a status) is final; TorchServe's losses are not.
+                if delay is None or error.status is not None or not should_retry(error.kind, error.details, lost):
                     raise
                 lost = True
                 pause(delay)
@@ -83,14 +77,18 @@ class GrpcClient(ServerClient):
             try:
                 response = self.stub.Predictions(request, metadata=metadata, timeout=self.timeout)
             except grpc.RpcError as err:
-                refused = err.code() in _AUTH_REFUSALS or "token" in (err.details() or "").lower()
+                details = err.details() or ""
+                kind = kind_of_grpc(err.code().name, details, request.ByteSize())
+                refused = kind == ErrorKind.NOT_AUTHORIZED or TOKEN_REFUSED in details.lower()
                 if (
                     refused
                     and attempt < MAX_ATTEMPTS
                     and self.keys.refresh("inference", self.endpoints.management_url, refused=key)
                 ):
                     continue
-                raise GrpcPredictionError(err.code(), err.details() or "") from None
+                if kind == ErrorKind.REQUEST_TOO_LARGE:  # TorchServe's answer has no words for it
+                    details = TOO_LARGE_MESSAGE
+                raise GrpcPredictionError(err.code(), details, kind=kind) from None
             body = json.loads(response.prediction)
             _raise_if_error(body)
             return body

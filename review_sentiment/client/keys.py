@@ -49,9 +49,9 @@ class KeyFile:
         """A KeyFile from a path, an existing KeyFile, or the default run folder's."""
         if isinstance(key_file, KeyFile):
             return key_file
-        from review_sentiment.paths import RUN_DIR
+        from review_sentiment.paths import run_dir
 
-        return cls(key_file or RUN_DIR / "key_file.json")
+        return cls(key_file or run_dir() / "key_file.json")
 
     @property
     def enabled(self) -> bool:

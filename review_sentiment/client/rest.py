@@ -8,15 +8,18 @@ import requests
 
 from review_sentiment.client.base import ServerClient
 from review_sentiment.client.keys import MAX_ATTEMPTS, bearer
-from review_sentiment.client.refusals import ServiceError, is_auth_refusal, kind_of_answer
+from review_sentiment.client.refusals import (
+    MAX_REQUEST_SIZE,
+    TOO_LARGE_MESSAGE,
+    ServiceError,
+    is_auth_refusal,
+    kind_of_answer,
+)
 from review_sentiment.client.retry import RETRY_DELAYS_S, pause, should_retry
 from review_sentiment.core.errors import ErrorKind
 from review_sentiment.status_codes import error_body
 
-MAX_REQUEST_SIZE = 1024 * 1024  # config.properties' max_request_size, the project's default
-TOO_LARGE = error_body(
-    ErrorKind.REQUEST_TOO_LARGE, "body over the server's max_request_size (1 MiB by default): send a shorter review"
-)
+TOO_LARGE = error_body(ErrorKind.REQUEST_TOO_LARGE, TOO_LARGE_MESSAGE)
 
 # TorchServe says "has no worker" both when its queue is full and when no worker is ready: the
 # client asks which (GET /models) and says so.
@@ -133,7 +136,9 @@ class TorchServeClient(ServerClient):
                 if len(body) > MAX_REQUEST_SIZE:
                     raise ApiError(413, TOO_LARGE) from None
                 raise
-            if delay is None or not should_retry(response.status_code, response.text, lost):
+            failed = response.status_code >= 400
+            kind = kind_of_answer(response.status_code, _body(response)) if failed else None
+            if delay is None or not should_retry(kind, response.text, lost):
                 break
             lost = True
             pause(delay)

@@ -1,10 +1,12 @@
-"""The project's one error vocabulary: every way a review can go unanswered, by kind.
+"""The project's one error vocabulary: every way a review can go unanswered, by kind, and each
+kind raised somewhere (tests/test_errors.py checks it).
 
-The core raises the request kinds (a review it cannot classify or explain); the clients raise
-the same kinds for what the serving stack refuses before the model sees a request (too large,
-queue full, no worker, key refused). Transport codes are not chosen here: `review_sentiment.
-status_codes` maps each kind once to an HTTP status (used by the handler) and a gRPC code.
-Anchor: text-embeddings-inference's core error type, mapped to HTTP and gRPC in its router.
+The core raises the request kinds: a review it cannot classify or explain, which the handler
+refuses with the kind's HTTP status. The clients raise TorchServe's kinds, read from what it
+answers when it refuses a request before the model sees it (client/refusals.py). Transport
+codes are not chosen here: `review_sentiment.status_codes` maps each kind once per transport,
+an HTTP table and a gRPC table. Anchor: text-embeddings-inference's core error type, mapped to
+HTTP and to gRPC in its router.
 """
 
 from __future__ import annotations
@@ -13,23 +15,23 @@ from enum import StrEnum
 
 
 class ErrorKind(StrEnum):
-    # A request the model cannot answer: only that request fails (raised by the core).
-    BAD_REQUEST = "RequestError"  # a payload that is no review at all (e.g. no body)
+    # Raised by the core, refused by the handler: only that request fails.
+    BAD_REQUEST = "RequestError"  # a payload that is no review at all; the clients: any other 4xx
     EMPTY_TEXT = "EmptyText"
     NOT_UTF8 = "NotUtf8"
     MALFORMED_JSON = "MalformedJson"
     TEXT_TOO_LONG = "TextTooLong"
     EXPLANATIONS_OFF = "ExplanationsOff"  # this server does not offer explanations (setting explain)
     EXPLAIN_BUSY = "ExplainBusy"  # the batch's explanation time budget is spent; a retry is served
-    # Refused by the serving stack before the model (named by the clients from its answers).
+    # Raised by the clients, read from TorchServe's own refusals (before the model).
     REQUEST_TOO_LARGE = "RequestTooLarge"  # body over the frontend's max_request_size
-    QUEUE_FULL = "QueueFull"
+    QUEUE_FULL = "QueueFull"  # the REST client asks which of the two it is (rest.py)
     NO_WORKER = "NoWorker"
     QUEUE_FULL_OR_NO_WORKER = "QueueFullOrNoWorker"  # TorchServe says the same for both
     NOT_AUTHORIZED = "NotAuthorized"  # key missing, wrong or expired
     NOT_FOUND = "NotFound"  # no such model, version or path
     WORKER_LOST = "WorkerLost"  # the worker died or hung with the request (idempotent: retried)
-    SERVER_ERROR = "ServerError"  # anything else the server got wrong
+    SERVER_ERROR = "ServerError"  # an answer none of the above (a proxy's 502, gRPC unreachable)
 
 
 class SentimentError(Exception):

@@ -26,7 +26,8 @@ CHECKPOINT_FILES = (
 
 
 def _stage(checkpoint: Path, stage: Path) -> None:
-    """Lay out what the handler imports and loads: review_sentiment/core, its status codes and checkpoint/."""
+    """Lay out what the handler imports and loads: review_sentiment/core, its status codes and checkpoint/.
+    The package's __init__ imports nothing, so nothing else of review_sentiment is needed."""
     target = stage / "checkpoint"
     target.mkdir(parents=True)
     for name in CHECKPOINT_FILES:
@@ -37,7 +38,7 @@ def _stage(checkpoint: Path, stage: Path) -> None:
             raise FileNotFoundError(f"{checkpoint} has no {required}: is it a saved checkpoint?")
     package = stage / "review_sentiment"
     package.mkdir()
-    for module in ("__init__.py", "settings.py", "status_codes.py"):
+    for module in ("__init__.py", "status_codes.py"):
         shutil.copy2(paths.REPO / "review_sentiment" / module, package)
     shutil.copytree(
         paths.REPO / "review_sentiment" / "core",
@@ -48,13 +49,14 @@ def _stage(checkpoint: Path, stage: Path) -> None:
 
 def build_archive(
     checkpoint: str | Path,
-    model_store: str | Path = paths.MODEL_STORE,
-    model_name: str = paths.MODEL_NAME,
+    model_store: str | Path | None = None,
+    model_name: str | None = None,
     model_config: str | Path = paths.MODEL_CONFIG,
     version: str = "1.0",
 ) -> Path:
     """Write `<model_store>/<model_name>.mar` and return its path."""
-    checkpoint, model_store = Path(checkpoint), Path(model_store)
+    checkpoint, model_store = Path(checkpoint), Path(model_store or paths.model_store())
+    model_name = model_name or paths.model_name()
     model_store.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="sentiment-archive-") as work:
         stage = Path(work) / "stage"
@@ -81,8 +83,8 @@ def build_archive(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Build the TorchServe model archive.")
     parser.add_argument("--checkpoint", default=str(paths.RELEASED_MODEL))
-    parser.add_argument("--model-store", default=str(paths.MODEL_STORE))
-    parser.add_argument("--model-name", default=paths.MODEL_NAME)
+    parser.add_argument("--model-store", default=str(paths.model_store()))
+    parser.add_argument("--model-name", default=paths.model_name())
     parser.add_argument("--model-config", default=str(paths.MODEL_CONFIG))
     parser.add_argument("--version", default="1.0")
     args = parser.parse_args(argv)

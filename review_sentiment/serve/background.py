@@ -20,7 +20,7 @@ from review_sentiment.waiting import wait_until
 
 
 def _pid_file(name: str):
-    return paths.RUN_DIR / f"{name}.pid"
+    return paths.run_dir() / f"{name}.pid"
 
 
 def _started_at(pid: int) -> float | None:
@@ -47,7 +47,7 @@ def running_pid(name: str) -> int | None:
 def start(name: str, command: list[str], url: str | None, timeout: float = 120) -> int:
     if running_pid(name):
         raise SystemExit(f"{name} is already running (pid {running_pid(name)}); `make stop` first")
-    log_dir = paths.RUN_DIR / "logs"
+    log_dir = paths.run_dir() / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     with open(log_dir / f"{name}.log", "ab") as log:
         process = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)

@@ -35,8 +35,8 @@ def check_live(client: TorchServeClient) -> tuple[bool, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run-dir", type=Path, default=paths.RUN_DIR, help="server run folder (keys, endpoints)")
-    parser.add_argument("--model", default=paths.MODEL_NAME)
+    parser.add_argument("--run-dir", type=Path, default=paths.run_dir(), help="server run folder (keys, endpoints)")
+    parser.add_argument("--model", default=paths.model_name())
     parser.add_argument("--live", action="store_true", help="only check that the frontend answers")
     parser.add_argument("--min-ready", type=int, default=1, help="READY workers needed (default 1)")
     parser.add_argument("--timeout", type=float, default=5, help="seconds per request (default 5)")

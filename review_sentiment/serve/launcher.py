@@ -22,10 +22,10 @@ import requests
 
 from review_sentiment import paths
 from review_sentiment.client.rest import TorchServeClient
+from review_sentiment.core.offline import OFFLINE_ENV
 from review_sentiment.endpoints import Endpoints
 from review_sentiment.serve.config_properties import render_config
 from review_sentiment.serve.processes import descendants, kill, orphaned_workers, pid_exists, still_alive
-from review_sentiment.settings import OFFLINE_ENV
 from review_sentiment.waiting import wait_until
 
 TORCHSERVE = str(Path(sys.executable).with_name("torchserve"))
@@ -63,13 +63,15 @@ def port_in_use(host: str, port: int) -> bool:
 class TorchServeProcess:
     def __init__(
         self,
-        run_dir: Path = paths.RUN_DIR,
-        model_store: Path = paths.MODEL_STORE,
+        run_dir: Path | None = None,
+        model_store: Path | None = None,
         config_file: Path = paths.CONFIG_DIR / "config.properties",
         log_config: Path = paths.CONFIG_DIR / "log4j2.xml",
         env: Mapping[str, str] | None = None,
     ):
-        self.run_dir, self.model_store = Path(run_dir).resolve(), Path(model_store).resolve()
+        # The settings' folders by default, read now (SENTIMENT_RUN_DIR, SENTIMENT_MODEL_STORE).
+        self.run_dir = Path(run_dir or paths.run_dir()).resolve()
+        self.model_store = Path(model_store or paths.model_store()).resolve()
         self.config_file, self.log_config = config_file, log_config  # config_file: the template
         self.extra_env = dict(env or {})  # for the frontend and, inherited, its workers
         self.tmp_dir = self.run_dir / "tmp"

@@ -110,7 +110,7 @@ def start(
     auth: bool = True,
     endpoints: Endpoints | None = None,
     bind: str = "127.0.0.1",
-    model_name: str = paths.MODEL_NAME,
+    model_name: str | None = None,
     timeout: float = 240,
 ) -> Sandbox:
     """TorchServe serving `source` as `model_name` from `run_dir`, once a worker is READY.
@@ -120,7 +120,7 @@ def start(
     own. `properties`: config.properties keys to override; `env`: added to the environment of
     the frontend and its workers; `auth`: token authorization; `endpoints`: free ports unless given.
     """
-    source, run_dir = Path(source), Path(run_dir)
+    source, run_dir, model_name = Path(source), Path(run_dir), model_name or paths.model_name()
     run_dir.mkdir(parents=True, exist_ok=True)
     if source.suffix == ".mar":
         if model_config is not None:

@@ -19,13 +19,14 @@ from review_sentiment import paths
 from review_sentiment.endpoints import Endpoints
 from review_sentiment.serve.launcher import TorchServeProcess
 from review_sentiment.serve.sandbox import Sandbox, start
-from review_sentiment.settings import SERVICE
+from review_sentiment.settings import ServiceSettings
 
 
 def _print_urls(endpoints: Endpoints, run_dir, auth: bool) -> None:
     print(f"TorchServe is ready ({'token auth ON' if auth else 'token auth OFF'})")
-    print(f"  inference   {endpoints.inference_url}/predictions/{paths.MODEL_NAME}")
-    print(f"  management  {endpoints.management_url}/models/{paths.MODEL_NAME}")
+    model = paths.model_name()
+    print(f"  inference   {endpoints.inference_url}/predictions/{model}")
+    print(f"  management  {endpoints.management_url}/models/{model}")
     print(f"  metrics     {endpoints.metrics_url}")
     print(f"  gRPC        {endpoints.grpc_target}")
     if auth:
@@ -34,17 +35,18 @@ def _print_urls(endpoints: Endpoints, run_dir, auth: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    settings = ServiceSettings.from_env()  # read now: SENTIMENT_BIND, SENTIMENT_AUTH, SENTIMENT_RUN_DIR, ...
     parser = argparse.ArgumentParser(description="Run TorchServe for the sentiment model.")
     sub = parser.add_subparsers(dest="command", required=True)
     start_ = sub.add_parser("start")
     start_.add_argument(
-        "--models", default=f"{paths.MODEL_NAME}={paths.MODEL_NAME}.mar", help="name=file.mar of the model store"
+        "--models", default=f"{settings.model_name}={settings.model_name}.mar", help="name=file.mar of the model store"
     )
-    start_.add_argument("--bind", default=SERVICE.bind, help="listen address (default: SENTIMENT_BIND or 127.0.0.1)")
+    start_.add_argument("--bind", default=settings.bind, help="listen address (default: SENTIMENT_BIND or 127.0.0.1)")
     start_.add_argument(
         "--no-auth",
         action="store_true",
-        default=not SERVICE.auth,
+        default=not settings.auth,
         help="turn token authorization off (trusted networks only); also SENTIMENT_AUTH=off",
     )
     start_.add_argument("--timeout", type=float, default=300)
@@ -60,8 +62,8 @@ def main(argv: list[str] | None = None) -> None:
     name, archive = args.models.split("=")
     auth = not args.no_auth
     server = start(
-        paths.MODEL_STORE / archive,
-        paths.RUN_DIR,
+        settings.model_store / archive,
+        settings.run_dir,
         auth=auth,
         endpoints=Endpoints.from_env(),
         bind=args.bind,

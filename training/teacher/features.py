@@ -39,7 +39,7 @@ def text_key(text: str, max_length: int = MAX_LENGTH) -> bytes:
 
 class FeatureCache:
     def __init__(self, folder: Path | None = None):
-        self.folder = folder or sources.CACHE_DIR / "teacher-features"
+        self.folder = folder or sources.cache_dir() / "teacher-features"
         self.index: dict[bytes, tuple[int, int]] = {}  # key -> (shard, row)
         self.shards: dict[int, np.ndarray] = {}
         self.folder.mkdir(parents=True, exist_ok=True)

