@@ -54,7 +54,7 @@ wrk:
 # after a stop and each step resumes from its cache. Progress: runs/teacher/*.log.
 teacher: install
 	@mkdir -p runs/teacher
-	set -o pipefail; for step in embed head label; do \
+	set -o pipefail; for step in embed head label report; do \
 		$(CLI) teacher $$step 2>&1 | tee -a runs/teacher/$$step.log || exit 1; done
 
 train: install

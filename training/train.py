@@ -228,6 +228,9 @@ def training_arguments(args: argparse.Namespace, out: Path) -> TrainingArguments
         # Batches of similar lengths: short sentences are not padded to a long review's length.
         train_sampling_strategy="group_by_length",
         dataloader_num_workers=0,
+        # The batches carry "soft" (the teacher's labels), which the model's forward does not take:
+        # the Trainer would drop it; DistillationTrainer.compute_loss takes it out instead.
+        remove_unused_columns=False,
     )
 
 

@@ -3,6 +3,7 @@
     python -m training.teacher.run embed      # features of every text the chain needs (hours on 2 cores)
     python -m training.teacher.run head       # the head on cached features, calibrated, scored
     python -m training.teacher.run label      # soft labels for distillation -> models/sentiment-accurate/
+    python -m training.teacher.run report     # the head on every evaluation set
 
 Features are cached by content hash (training.teacher.features); the head and the soft labels
 are small and committed, so a student can be trained again without the teacher.
@@ -108,32 +109,53 @@ def score(fitted, cache, tests: dict[str, LabelledSet]) -> dict:
 
 
 def train_head(data: ChainData, out: Path = ACCURATE_MODEL) -> dict:
-    """Fit the head specs, keep the best by validation accuracy, calibrate, score, save."""
+    """Fit the head specs, keep the best by validation accuracy, calibrate, save."""
     from training.teacher import head
-    from training.teacher.features import FeatureCache, text_key
-
-    cache = FeatureCache()
-
-    def xy(s: LabelledSet) -> tuple[np.ndarray, np.ndarray]:
-        return cache.get([text_key(t) for t in s.texts]), np.asarray(s.labels)
 
     started = time.time()
-    (train_x, train_y), (val_x, val_y) = xy(data.mix.train), xy(data.mix.validation)
+    (train_x, train_y), (val_x, val_y) = _xy(data.mix.train), _xy(data.mix.validation)
     fitted, table = head.select(train_x, train_y, val_x, val_y)
-    tests = data.teacher_tests()
-    report = {"selection": table, "chosen": fitted.spec.__dict__, "temperature": fitted.temperature}
-    report |= score(fitted, cache, tests)
-    # The Fine Foods pseudo-labelled negatives (v1's guesses) measured both ways: the chosen head
-    # fitted again on the mix without the Fine Foods source.
-    keep = [i for i, t in enumerate(data.mix.train.texts) if t not in set(data.mix.parts["fine-foods"]["train"].texts)]
-    without = head.calibrate(head.fit(fitted.spec, train_x[keep], train_y[keep], val_x, val_y), val_x, val_y)
-    report["without_fine_foods"] = score(without, cache, tests)["sets"]
-    report["seconds"] = round(time.time() - started)
     save_head(fitted, out)
-    (out / "report").mkdir(parents=True, exist_ok=True)
-    (out / "report" / "teacher.json").write_text(json.dumps(report, indent=2) + "\n")
+    selection = {"selection": table, "chosen": fitted.spec.__dict__, "temperature": fitted.temperature}
+    selection |= {"train_size": len(train_y), "validation_size": len(val_y), "seconds": round(time.time() - started)}
+    _write_report(out, "selection", selection)
     log(f"teacher head: {fitted.spec} validation {fitted.validation_accuracy:.4f}, T {fitted.temperature}")
-    return report
+    return selection
+
+
+def report(data: ChainData, out: Path = ACCURATE_MODEL) -> dict:
+    """The saved head on every evaluation set; and, measured both ways, the same head fitted
+    again on the mix without the Fine Foods source (whose negatives are v1's guesses)."""
+    from training.teacher import head
+    from training.teacher.features import FeatureCache
+
+    cache, tests = FeatureCache(), data.teacher_tests()
+    fitted = load_head(out)
+    scores = score(fitted, cache, tests)
+    (train_x, train_y), (val_x, val_y) = _xy(data.mix.train, cache), _xy(data.mix.validation, cache)
+    fine_foods = set(data.mix.parts["fine-foods"]["train"].texts)
+    keep = [i for i, t in enumerate(data.mix.train.texts) if t not in fine_foods]
+    spec = head.HeadSpec(**_read_report(out, "selection")["chosen"])
+    without = head.calibrate(head.fit(spec, train_x[keep], train_y[keep], val_x, val_y), val_x, val_y)
+    scores["without_fine_foods"] = score(without, cache, tests)["sets"]
+    _write_report(out, "evaluation", scores)
+    return scores
+
+
+def _xy(s: LabelledSet, cache=None) -> tuple[np.ndarray, np.ndarray]:
+    from training.teacher.features import FeatureCache, text_key
+
+    cache = cache or FeatureCache()
+    return cache.get([text_key(t) for t in s.texts]), np.asarray(s.labels)
+
+
+def _write_report(out: Path, name: str, data: dict) -> None:
+    (out / "report").mkdir(parents=True, exist_ok=True)
+    (out / "report" / f"teacher-{name}.json").write_text(json.dumps(data, indent=2) + "\n")
+
+
+def _read_report(out: Path, name: str) -> dict:
+    return json.loads((out / "report" / f"teacher-{name}.json").read_text())
 
 
 def save_head(fitted, out: Path) -> None:
@@ -192,15 +214,17 @@ def load_head(folder: Path):
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("step", choices=["embed", "head", "label"])
+    parser.add_argument("step", choices=["embed", "head", "label", "report"])
     args = parser.parse_args(argv)
     data = chain_data()
     if args.step == "embed":
         embed(data)
     elif args.step == "head":
         print(json.dumps(train_head(data), indent=2))
-    else:
+    elif args.step == "label":
         label(data)
+    else:
+        print(json.dumps(report(data), indent=2))
 
 
 if __name__ == "__main__":
