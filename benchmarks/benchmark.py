@@ -79,9 +79,7 @@ MODES = {
     ),
     "peers": Mode(
         "peers", "Benchmark: TorchServe against its peers", True,
-        lambda a, work: peers.measure(
-            Path(a.checkpoint), work, a.window, a.rounds or 2, a.peer_systems, a.profile
-        ),
+        peers.measure,
         peers_report.markdown, peers_report.plot,
     ),
     "precision": Mode(

@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks import stacks
+from benchmarks import stacks, wrk
 from benchmarks.reviews import SEED_LENGTH, reviews
 from benchmarks.systems import Running, System
 from benchmarks.systems import peer as peers
@@ -77,16 +77,34 @@ def _json_requests(running: Running) -> None:
         running.targets["rest"] = dataclasses.replace(rest, content_type=peers.JSON_TYPE, body=peers.json_body)
 
 
-def cell(running: Running, client: str, texts: list[str], clients: int, window: Window) -> Result:
+@dataclasses.dataclass(frozen=True)
+class Load:
+    """How cells are driven: REST through wrk where it is installed (else the Python driver over
+    `processes` processes, as on the GPU machine); gRPC at `grpc_clients` only (0: none)."""
+
+    window: Window
+    processes: int = 1
+    grpc_clients: int = GRPC_CLIENTS
+
+    @property
+    def rest(self) -> str:
+        return "wrk" if wrk.available() and self.processes == 1 else "rest"
+
+    def clients(self, system: System, count: int) -> list[str]:
+        grpc = ["grpc"] if "grpc" in system.clients and count == self.grpc_clients else []
+        return [self.rest, *grpc]
+
+
+def cell(running: Running, client: str, texts: list[str], clients: int, window: Window, processes: int = 1) -> Result:
     """One cell. wrk measures CPU itself; a Python client's cell is warmed up apart and measured
     around the window: the server's roles from /proc, the client's own CPU where it reports none
-    (the driver in this process)."""
+    (the driver in this process; with several processes the client's CPU is not counted)."""
     if client == "wrk":
         return running.load(client, texts, clients, window)
     if window.warmup_s > 0:
-        running.load(client, texts, clients, Window(0.0, window.warmup_s))
+        running.load(client, texts, clients, Window(0.0, window.warmup_s), processes)
     before, own = running.cpu_seconds(), time.process_time()
-    result = running.load(client, texts, clients, Window(0.0, window.duration_s))
+    result = running.load(client, texts, clients, Window(0.0, window.duration_s), processes)
     after, own = running.cpu_seconds(), time.process_time() - own
     count = max(1, result.requests)
     cpu = {role: 1000 * (after[role] - before.get(role, 0.0)) / count for role in after}
@@ -109,8 +127,7 @@ def _failure(error: Exception, work: Path) -> str:
     return "\n".join([f"{type(error).__name__}: {error}", *tail])
 
 
-def measure_rounds(checkpoint: Path, work: Path, window: Window, rounds: int, names: Sequence[str]) -> dict:
-    config = model_config()
+def measure_rounds(checkpoint: Path, work: Path, load: Load, rounds: int, names: Sequence[str], config: dict) -> dict:
     chosen = systems(config, names)
     rows, started, failed = [], {}, {}
     texts = {n: reviews(n) for n in LENGTHS}
@@ -124,12 +141,12 @@ def measure_rounds(checkpoint: Path, work: Path, window: Window, rounds: int, na
             try:
                 with system.start(checkpoint, folder) as running:
                     _json_requests(running)
-                    if "grpc" in system.clients:
+                    if "grpc" in load.clients(system, load.grpc_clients):
                         prime(running.targets["grpc"], texts[LENGTHS[0]])
                     for chars in LENGTHS:
                         for clients in CLIENTS:
-                            for client in [c for c in system.clients if c == "wrk" or clients == GRPC_CLIENTS]:
-                                result = cell(running, client, texts[chars], clients, window)
+                            for client in load.clients(system, clients):
+                                result = cell(running, client, texts[chars], clients, load.window, load.processes)
                                 rows.append(_row(system, client, chars, clients, run, result))
                     info = started.setdefault(system.name, {"title": system.title, "cold_start_s": []})
                     info["cold_start_s"].append(running.cold_start_s)
@@ -140,19 +157,19 @@ def measure_rounds(checkpoint: Path, work: Path, window: Window, rounds: int, na
     return {"config": config, "rows": rows, "systems": started, "failed": failed}
 
 
-def measure_ceiling(work: Path, window: Window, names: Sequence[str]) -> list[dict]:
-    """Each system with the tiny model, 100-character reviews, 16 clients through wrk."""
+def measure_ceiling(work: Path, load: Load, names: Sequence[str], config: dict) -> list[dict]:
+    """Each system with the tiny model, 100-character reviews, 16 clients (REST)."""
     from training.api import make_tiny_checkpoint
 
     checkpoint = make_tiny_checkpoint(work / "tiny-model")
-    config = model_config(handler={"explain": False})
+    config = {**config, "handler": {**config["handler"], "explain": False}}
     rows = []
     for system in systems(config, names):
         try:
             with system.start(checkpoint, work / f"tiny-{system.name}") as running:
                 _json_requests(running)
-                result = cell(running, "wrk", reviews(100), CEILING_CLIENTS, window)
-                rows.append(_row(system, "wrk", 100, CEILING_CLIENTS, 0, result))
+                result = cell(running, load.rest, reviews(100), CEILING_CLIENTS, load.window, load.processes)
+                rows.append(_row(system, load.rest, 100, CEILING_CLIENTS, 0, result))
         except Exception as error:  # noqa: BLE001 - the others' ceilings still count
             log(f"  {system.name} (tiny model) failed: {error}")
     return rows
@@ -198,7 +215,7 @@ def _find(lines: list[dict], system: str, chars: int, clients: int, client: str 
 
 def ratios(lines: list[dict]) -> list[dict]:
     """The goal at each length: TorchServe's requests/s at 16 clients against the fastest peer's
-    (REST, wrk), and its lone-client p50 against the lowest peer p50."""
+    (REST), and its lone-client p50 against the lowest peer p50."""
     out = []
     for chars in LENGTHS:
         ts16, ts1 = _find(lines, TORCHSERVE, chars, 16), _find(lines, TORCHSERVE, chars, 1)
@@ -237,12 +254,12 @@ def package_of(frame: str) -> str:
     return path.split("/")[0].removesuffix(".py") or "other"
 
 
-def profile(checkpoint: Path, work: Path, window: Window, names: Sequence[str], chars: int) -> dict:
+def profile(checkpoint: Path, work: Path, window: Window, names: Sequence[str], chars: int, config: dict) -> dict:
     """py-spy on every Python process of each system while wrk holds 16 clients at `chars`:
     CPU ms per request of the innermost frames' packages, by role (the Java frontend and
     Triton's C++ server are not Python: their CPU per request stands in the table)."""
     out = {}
-    for system in systems(model_config(), names):
+    for system in systems(config, names):
         with system.start(checkpoint, work / f"profile-{system.name}") as running:
             _json_requests(running)
             texts = reviews(chars)
@@ -276,22 +293,24 @@ def profile(checkpoint: Path, work: Path, window: Window, names: Sequence[str], 
     return out
 
 
-def measure(checkpoint: Path, work: Path, window: Window, rounds: int, names: Sequence[str], spy: bool) -> dict:
+def measure(args, work: Path) -> dict:
+    """The run of `--peers`: `args` as benchmark.py parses them (checkpoint, model config, window,
+    rounds, the systems, profile, client processes, gRPC clients)."""
     if reason := peers.missing():
         raise SystemExit(f"--peers: {reason}")
+    checkpoint, config, names = Path(args.checkpoint), model_config(Path(args.model_config)), args.peer_systems
+    load = Load(args.window, args.processes, args.grpc_clients)
     load_start = [round(x, 2) for x in os.getloadavg()]
-    figures = measure_rounds(checkpoint, work, window, rounds, names)
+    figures = measure_rounds(checkpoint, work, load, args.rounds or 2, names, config)
     figures["summary"] = summary(figures["rows"])
     figures["ratios"] = ratios(figures["summary"])
-    figures["ceiling"] = measure_ceiling(work, window, [n for n in names if n not in figures["failed"]])
+    figures["ceiling"] = measure_ceiling(work, load, [n for n in names if n not in figures["failed"]], config)
     figures["settings"] = {name: SETTINGS[name] for name in names}
-    figures["rounds"], figures["window"] = rounds, dataclasses.asdict(window)
+    figures["rounds"], figures["window"] = args.rounds or 2, dataclasses.asdict(args.window)
     gap = widest_gap(figures["ratios"])
-    if spy and gap and stacks.available():
+    if args.profile and gap and stacks.available() and load.rest == "wrk":
         log(f"profiling TorchServe and {gap['peer']} at {gap['chars']} characters")
-        figures["profile"] = {
-            "chars": gap["chars"],
-            **profile(checkpoint, work, window, [TORCHSERVE, gap["peer"]], gap["chars"]),
-        }
+        found = profile(checkpoint, work, args.window, [TORCHSERVE, gap["peer"]], gap["chars"], config)
+        figures["profile"] = {"chars": gap["chars"], **found}
     figures["load_average"] = {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]}
     return figures

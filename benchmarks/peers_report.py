@@ -8,7 +8,7 @@ from pathlib import Path
 from benchmarks.report import fmt, machine_line
 from review_sentiment.markdown import markdown_table
 
-CLIENT_TITLES = {"wrk": "REST (wrk)", "grpc": "gRPC (Python client)"}
+CLIENT_TITLES = {"wrk": "REST (wrk)", "rest": "REST (Python client)", "grpc": "gRPC (Python client)"}
 VERDICTS = {True: "PASS", False: "FAIL"}
 
 
@@ -113,7 +113,7 @@ def _cell(lines: list[dict], system: str, chars: int, clients: int) -> dict | No
 def plot(figures: dict, folder: Path) -> list[str]:
     """Three panels: requests/s at 16 clients, p50 at a lone client (REST, both lengths; a dot
     per round), and the tiny-model ceiling."""
-    lines = [x for x in figures["summary"] if x["client"] == "wrk"]
+    lines = [x for x in figures["summary"] if x["client"] in ("wrk", "rest")]
     if not lines:
         return []
     names = list(dict.fromkeys(x["system"] for x in lines))
@@ -127,7 +127,7 @@ def plot(figures: dict, folder: Path) -> list[str]:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 5.2))
-    title = "TorchServe against its peers (REST through wrk, the rounds' mean; dots: each round)"
+    title = "TorchServe against its peers (REST, the rounds' mean; dots: each round)"
     fig.suptitle(f"{title}\n{textwrap.fill(machine_line(figures['environment']), 200)}", fontsize=8.5)
     width = 0.8 / len(lengths)
     for k, chars in enumerate(lengths):

@@ -45,7 +45,9 @@ if bentoml is not None and CONFIG_ENV in os.environ:
     _server = json.loads(os.environ[CONFIG_ENV])
     _layout = Layout.of(_server["config"])
 
-    @bentoml.service(workers=_layout.workers, resources={"cpu": str(_layout.threads)}, traffic={"timeout": 60})
+    _resources = {"cpu": str(_layout.threads)} | ({"gpu": 1} if _layout.device == "cuda" else {})
+
+    @bentoml.service(workers=_layout.workers, resources=_resources, traffic={"timeout": 60})
     class Sentiment:
         def __init__(self) -> None:
             self.classifier = load_classifier(_server["checkpoint"], _server["config"])

@@ -61,7 +61,7 @@ def main() -> None:
     layout = Layout.of(config)
     options = {"max_batch_size": layout.batch_size, "batch_timeout": layout.delay_ms / 1000}
     api = SentimentAPI(args.checkpoint, config, **options)
-    server = ls.LitServer(api, accelerator="cpu", devices=1, workers_per_device=layout.workers, timeout=60)
+    server = ls.LitServer(api, accelerator=layout.device, devices=1, workers_per_device=layout.workers, timeout=60)
     server.run(host="127.0.0.1", port=args.port, num_api_servers=1, generate_client_file=False, log_level="warning")
 
 

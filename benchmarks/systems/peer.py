@@ -62,12 +62,14 @@ class Layout:
     delay_ms: float
     workers: int
     threads: int  # torch threads per worker
+    device: str = "cpu"  # "cuda" where the model-config says deviceType gpu (config/model-config.gpu.yaml)
 
     @classmethod
     def of(cls, config: dict) -> Layout:
         workers = int(config["minWorkers"])
         threads = int(config.get("handler", {}).get("torch_threads") or 0) or max(1, (os.cpu_count() or 1) // workers)
-        return cls(int(config["batchSize"]), float(config["maxBatchDelay"]), workers, threads)
+        device = "cuda" if config.get("deviceType") == "gpu" else "cpu"
+        return cls(int(config["batchSize"]), float(config["maxBatchDelay"]), workers, threads, device)
 
 
 # A process's role from its command line (and name): "frontend", "workers", or another word.
@@ -200,7 +202,8 @@ def read_config(path: str) -> dict:
 
 
 def load_classifier(checkpoint: str, config: dict):
-    """The core with the handler's settings and one worker's torch threads, as a TorchServe worker."""
+    """The core with the handler's settings and one worker's torch threads (or the GPU), as a
+    TorchServe worker."""
     from review_sentiment.core.offline import apply_offline
 
     apply_offline()
@@ -209,7 +212,8 @@ def load_classifier(checkpoint: str, config: dict):
 
     settings = InferenceSettings.from_sources(config.get("handler"))
     layout = Layout.of(config)
-    return SentimentClassifier.load(checkpoint, settings, "cpu", workers=layout.workers)
+    device = "cuda:0" if layout.device == "cuda" else "cpu"  # every worker on the one GPU, as TorchServe's
+    return SentimentClassifier.load(checkpoint, settings, device, workers=layout.workers)
 
 
 def answer(outcome) -> tuple[int, dict]:

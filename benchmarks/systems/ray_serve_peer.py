@@ -50,12 +50,15 @@ def main() -> None:
     args = server_args("Ray Serve over the review sentiment core (benchmark peer).")
     config = read_config(args.config)
     layout = Layout.of(config)
-    ray.init(num_cpus=layout.workers * layout.threads, include_dashboard=False, log_to_driver=False)
+    gpus = 1 if layout.device == "cuda" else 0  # the replicas share the one GPU, as TorchServe's workers
+    ray.init(num_cpus=layout.workers * layout.threads, num_gpus=gpus, include_dashboard=False, log_to_driver=False)
     Sentiment.classify = serve.batch(max_batch_size=layout.batch_size, batch_wait_timeout_s=layout.delay_ms / 1000)(
         Sentiment.classify
     )
     deployment = serve.deployment(
-        num_replicas=layout.workers, ray_actor_options={"num_cpus": layout.threads}, max_ongoing_requests=64
+        num_replicas=layout.workers,
+        ray_actor_options={"num_cpus": layout.threads, "num_gpus": gpus / layout.workers},
+        max_ongoing_requests=64,
     )(Sentiment)
     serve.start(http_options={"host": "127.0.0.1", "port": args.port})
     serve.run(deployment.bind(args.checkpoint, config), route_prefix="/")
