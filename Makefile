@@ -118,7 +118,7 @@ bench: install wrk
 	$(CLI) bench --checkpoint $(CHECKPOINT) $(BENCH_ARGS)
 
 # TorchServe against the servers a user would pick instead (Triton via PyTriton, LitServe, BentoML,
-# Ray Serve), one interleaved run (~25 min; benchmarks/peers.py). The peers live in their own venv,
+# Ray Serve), one interleaved run (benchmarks/peers.py). The peers live in their own venv,
 # .venv-peers, from requirements-peers.txt: never in the serving image or `make test`'s path.
 PEERS_VENV := .venv-peers
 PEERS_INSTALLED := $(PEERS_VENV)/.installed

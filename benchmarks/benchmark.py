@@ -5,7 +5,7 @@
     python -m benchmarks.benchmark --tune          # the serving-settings sweep that chose the defaults (~20 min)
     python -m benchmarks.benchmark --accuracy      # accuracy per CPU precision (~10 min, load-independent)
     python -m benchmarks.benchmark --precision     # in-process speed per CPU precision, 100/667 chars (~3 min)
-    python -m benchmarks.benchmark --peers         # `make bench-peers`: TorchServe against its peers (~25 min)
+    python -m benchmarks.benchmark --peers         # `make bench-peers`: TorchServe against its peers (~15 min)
     python -m benchmarks.benchmark --smoke --output /tmp/smoke   # 16 requests a cell: does it work
 
 The matrix measures, in one run, with the same checkpoint and the same reviews (reviews.py), the

@@ -41,7 +41,25 @@ def system(config: dict) -> PeerServer:
     return peer
 
 
+class _SameSession:
+    """`os` for circus (BentoML's process manager), whose workers call setsid(): each would be a
+    session, so a scheduling group of its own under the kernel's autogroup, and on a shared
+    machine take a whole group's share of the CPU, where every other system's processes share
+    one group (docs/benchmarks.md). The workers stay in the server's session; nothing else
+    changes."""
+
+    def __getattr__(self, name: str):
+        return getattr(os, name)
+
+    @staticmethod
+    def setsid() -> None:
+        pass
+
+
 if bentoml is not None and CONFIG_ENV in os.environ:
+    import circus.process
+
+    circus.process.os = _SameSession()  # in the arbiter, which imports this module before it spawns
     _server = json.loads(os.environ[CONFIG_ENV])
     _layout = Layout.of(_server["config"])
 

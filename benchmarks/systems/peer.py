@@ -145,7 +145,11 @@ class PeerServer:
                 env=self.environment(),
                 stdout=output,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own group: stopped whole, Ray's and Triton's helpers too
+                # Its own process group, to be stopped whole (Ray's and Triton's helpers too), but not
+                # its own session: with the kernel's autogroup scheduling a new session is a new
+                # scheduling group, which on a shared machine gets a whole share of the CPU to itself,
+                # while TorchServe and the load client share the harness's (docs/benchmarks.md).
+                process_group=0,
             )
         try:
             url = f"http://127.0.0.1:{endpoints.inference_port}{self.path}"
