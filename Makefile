@@ -23,7 +23,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 INSTALLED := $(VENV)/.installed
 TEST_INSTALLED := $(VENV)/.test-installed
 
-.PHONY: install teacher train evaluate release archive serve ui stop test test-images wheelhouse lint docs bench wrk clean
+.PHONY: install teacher train evaluate release archive serve ui stop test test-images wheelhouse lint docs bench bench-peers peers-venv test-peers wrk clean
 
 install: $(INSTALLED)
 
@@ -116,6 +116,28 @@ docs: install
 # mode's run time: benchmarks/benchmark.py, docs/benchmarks.md.
 bench: install wrk
 	$(CLI) bench --checkpoint $(CHECKPOINT) $(BENCH_ARGS)
+
+# TorchServe against the servers a user would pick instead (Triton via PyTriton, LitServe, BentoML,
+# Ray Serve), one interleaved run (benchmarks/peers.py). The peers live in their own venv,
+# .venv-peers, from requirements-peers.txt: never in the serving image or `make test`'s path.
+PEERS_VENV := .venv-peers
+PEERS_INSTALLED := $(PEERS_VENV)/.installed
+
+peers-venv: $(PEERS_INSTALLED)
+
+$(PEERS_INSTALLED): requirements-peers.txt
+	test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
+	@# torch first and pinned: the CPU wheel (requirements.txt says why).
+	$(PEERS_VENV)/bin/pip install -q --disable-pip-version-check torch==2.13.0
+	$(PEERS_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-peers.txt
+	touch $@
+
+bench-peers: install wrk peers-venv
+	$(CLI) bench --peers --checkpoint $(CHECKPOINT) $(BENCH_ARGS)
+
+# A smoke test per peer (tiny model, answers equal to the core's): tests/test_peers.py -m peers.
+test-peers: $(TEST_INSTALLED) peers-venv
+	$(PY) -m pytest -q -m peers tests/test_peers.py
 
 # kustomize reads no file outside its folder: deploy/k8s keeps copies of config/ (a test compares them).
 k8s-config:

@@ -5,6 +5,7 @@
     python -m benchmarks.benchmark --tune          # the serving-settings sweep that chose the defaults (~20 min)
     python -m benchmarks.benchmark --accuracy      # accuracy per CPU precision (~10 min, load-independent)
     python -m benchmarks.benchmark --precision     # in-process speed per CPU precision, 100/667 chars (~3 min)
+    python -m benchmarks.benchmark --peers         # `make bench-peers`: TorchServe against its peers (~15 min)
     python -m benchmarks.benchmark --smoke --output /tmp/smoke   # 16 requests a cell: does it work
 
 The matrix measures, in one run, with the same checkpoint and the same reviews (reviews.py), the
@@ -29,7 +30,7 @@ from pathlib import Path
 
 # Client processes are spawned and import this module again (as __mp_main__): torch and
 # transformers are imported only inside the functions that need them, so they start fast.
-from benchmarks import matrix, overhead, precision, report, sweep
+from benchmarks import matrix, overhead, peers, peers_report, precision, report, sweep
 from benchmarks.reviews import LENGTHS, SEED_LENGTH
 from review_sentiment import paths
 from review_sentiment.client.load_driver import Window
@@ -51,6 +52,7 @@ class Mode:
     dated: bool  # into a <date>-<mode>/ folder of its own, else into results/benchmarks/ itself
     measure: Callable[[argparse.Namespace, Path], dict]  # (args, a scratch folder) -> figures
     markdown: Callable[[dict], str]
+    plot: Callable[[dict, Path], list[str]] | None = None  # (figures, folder) -> the plots' names
 
 
 def _config(args: argparse.Namespace) -> dict:
@@ -65,13 +67,20 @@ MODES = {
     ),
     "tune": Mode(
         "tune", "Benchmark: serving-settings sweep", True,
-        lambda a, work: sweep.measure(Path(a.checkpoint), work, a.window, sweep.variants()[: a.variants], a.rounds),
+        lambda a, work: sweep.measure(
+            Path(a.checkpoint), work, a.window, sweep.variants()[: a.variants], a.rounds or 1
+        ),
         sweep.markdown,
     ),
     "accuracy": Mode(
         "precision_accuracy", "Accuracy per CPU precision", False,
         lambda a, _: precision.measure_accuracy(Path(a.checkpoint), _config(a)["handler"], a.accuracy_limit),
         precision.accuracy_markdown,
+    ),
+    "peers": Mode(
+        "peers", "Benchmark: TorchServe against its peers", True,
+        peers.measure,
+        peers_report.markdown, peers_report.plot,
     ),
     "precision": Mode(
         "precision_speed", "Speed per CPU precision (in-process)", False,
@@ -92,7 +101,8 @@ def run(args: argparse.Namespace) -> Path:
         mode, env = MODES[args.mode], report.environment()  # the machine as it was before measuring
         with tempfile.TemporaryDirectory(prefix=f"sentiment-{args.mode}-") as work:
             figures = {"mode": args.mode, **mode.measure(args, Path(work)), "environment": env}
-        text = report.write(folder, mode.stem, mode.title, figures, mode.markdown(figures))
+        made = mode.plot(figures, folder) if mode.plot else []
+        text = report.write(folder, mode.stem, mode.title, figures, mode.markdown(figures), made)
     print(text)
     log(f"written to {folder}")
     return folder
@@ -112,6 +122,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     modes.add_argument("--tune", action="store_true", help="the serving-settings sweep (benchmarks/sweep.py)")
     modes.add_argument("--accuracy", action="store_true", help="accuracy per CPU precision on the evaluation sets")
     modes.add_argument("--precision", action="store_true", help="in-process speed per CPU precision (100/667 chars)")
+    modes.add_argument("--peers", action="store_true", help="TorchServe against Triton, LitServe, BentoML, Ray Serve")
     parser.add_argument("--checkpoint", default=str(paths.RELEASED_MODEL))
     parser.add_argument("--model-config", default=str(paths.MODEL_CONFIG), help="TorchServe's model-config.yaml")
     parser.add_argument("--output", help="results folder (default results/benchmarks/[<date>-<mode>])")
@@ -126,12 +137,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, help="TorchServe workers, overriding the model config")
     parser.add_argument("--device", default="cpu", help="cpu, or cuda:0 for the in-process and Flask systems")
     parser.add_argument("--variants", type=int, help="--tune: how many settings to try (the defaults first; all)")
-    parser.add_argument("--rounds", type=int, default=1, help="--tune: times to run the list of settings")
+    parser.add_argument("--rounds", type=int, help="--tune: times to run the list of settings (1); --peers: rounds (2)")
+    parser.add_argument("--peer-systems", default=",".join(peers.SYSTEMS), help=f"--peers: a subset of {peers.SYSTEMS}")
+    parser.add_argument("--profile", action="store_true", help="--peers: py-spy where TorchServe is >10%% behind")
     parser.add_argument("--threads", type=int, help="--precision: torch threads (default all cores; 1: a worker's)")
     parser.add_argument("--accuracy-limit", type=int, default=2000, help="reviews per evaluation set")
     args = parser.parse_args(argv)
     args.mode = next((m for m in ("smoke", *MODES) if getattr(args, m)), "matrix")
     args.systems = tuple(s for s in args.systems.split(",") if s)
+    args.peer_systems = tuple(s for s in args.peer_systems.split(",") if s)
+    if unknown := set(args.peer_systems) - set(peers.SYSTEMS):
+        parser.error(f"unknown peer systems {sorted(unknown)}; choose from {peers.SYSTEMS}")
     if unknown := set(args.systems) - set(matrix.SYSTEMS):
         parser.error(f"unknown systems {sorted(unknown)}; choose from {matrix.SYSTEMS}")
     warmup, duration = MATRIX_WINDOW if args.mode in ("matrix", "smoke") else SHORT_WINDOW

@@ -6,6 +6,8 @@
 # and the tracked tree (the released model is 44 MiB) already takes most of it.
 #
 #     bash benchmarks/gpu/fetch_wheels.sh            # then follow the printed device calls
+#     bash benchmarks/gpu/fetch_wheels.sh --peers    # also the peer servers' (requirements-peers.txt,
+#                                                    # with their dependencies), for run_peers.sh
 #     PART_MIB=10 bash benchmarks/gpu/fetch_wheels.sh  # smaller parts, if a call is refused as too large
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -21,12 +23,20 @@ WHEELS=(
   itsdangerous==2.2.0
   blinker==1.9.0
 )
+PEERS=false; [ "${1:-}" = "--peers" ] && PEERS=true
 rm -rf .whl
 mkdir -p .whl/parts
-python3 -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
-  --python-version 3.12 --implementation cp \
-  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-  -d .whl "${WHEELS[@]}"
+TARGET=(--only-binary=:all: --python-version 3.12 --implementation cp
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64)
+if $PEERS; then
+  # Two folders: run_peers.sh installs TorchServe's into the harness's venv, the rest into .venv-peers.
+  python3 -m pip download -q --disable-pip-version-check --no-deps "${TARGET[@]}" -d .whl/ts "${WHEELS[@]}"
+  python3 -m pip download -q --disable-pip-version-check "${TARGET[@]}" -d .whl/peers -r requirements-peers.txt
+  MEMBERS=(ts peers)
+else
+  python3 -m pip download -q --disable-pip-version-check --no-deps "${TARGET[@]}" -d .whl "${WHEELS[@]}"
+  MEMBERS=(); for wheel in .whl/*.whl; do MEMBERS+=("$(basename "$wheel")"); done
+fi
 
 # Room per call: 64 MiB less what travels anyway (tracked and untracked-not-ignored files,
 # shared/), less 2 MiB of margin.
@@ -38,7 +48,7 @@ if [ "$PART_MIB" -lt 1 ]; then
   echo "the working tree alone is $(( tree_bytes / 1048576 )) MiB: no room to carry wheels" >&2
   exit 1
 fi
-(cd .whl && tar -cf - *.whl | split -b "${PART_MIB}M" -d - parts/wheels.tar.part-)
+(cd .whl && tar -cf - "${MEMBERS[@]}" | split -b "${PART_MIB}M" -d - parts/wheels.tar.part-)
 (cd .whl && cat parts/wheels.tar.part-* | sha256sum | sed 's/-$/wheels.tar/' > parts/SHA256SUMS)
 
 parts=(.whl/parts/wheels.tar.part-*)
@@ -52,6 +62,7 @@ for i in "${!parts[@]}"; do
   if [ "$i" -lt "$last" ]; then
     echo "  run  command='bash benchmarks/gpu/stage.sh'  carry=$carry"
   else
-    echo "  run  command='bash benchmarks/gpu/run.sh'  carry=$carry  timeout_s=600"
+    script=$($PEERS && echo run_peers.sh || echo run.sh)
+    echo "  run  command='bash benchmarks/gpu/$script'  carry=$carry  timeout_s=600"
   fi
 done

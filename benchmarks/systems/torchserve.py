@@ -21,6 +21,7 @@ class TorchServe:
     config: dict  # the model-config (serve/model_config.py's model_config())
     properties: Mapping[str, str] = field(default_factory=dict)  # config.properties overrides
     env: Mapping[str, str] = field(default_factory=dict)  # added to the frontend's and workers' environment
+    auth: bool = True  # token authorization (the project's default); the peer comparison turns it off
     name: str = "torchserve"
     title: str = "TorchServe"
     clients: tuple[str, ...] = ("wrk", "rest", "grpc")
@@ -29,14 +30,15 @@ class TorchServe:
     @contextlib.contextmanager
     def start(self, checkpoint: Path, work: Path) -> Iterator[Running]:
         options = {"model_config": self.config, "properties": self.properties, "env": self.env, "timeout": 600}
+        options["auth"] = self.auth
         with sandbox(checkpoint, work, **options) as server:
             server.client.predict(FIRST_REVIEW)
             cold_start = time.monotonic() - server.started_at
             headers = tuple(server.inference_headers().items())
-            rest = f"{server.endpoints.inference_url}/predictions/{paths.MODEL_NAME}"
+            rest = f"{server.endpoints.inference_url}/predictions/{paths.model_name()}"
             targets = {
                 "rest": Target("rest", rest, headers),
-                "grpc": Target("grpc", server.endpoints.grpc_target, headers, paths.MODEL_NAME),
+                "grpc": Target("grpc", server.endpoints.grpc_target, headers, paths.model_name()),
             }
             yield Running(
                 targets, cold_start, lambda: {"frontend": server.frontend_pid, "workers": server.worker_pids()}
