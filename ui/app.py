@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import ipaddress
 import logging
 import os
 import shutil
@@ -25,6 +24,7 @@ import gradio as gr
 
 from review_sentiment import paths
 from review_sentiment.client.rest import TorchServeClient
+from review_sentiment.endpoints import is_loopback
 from ui import backend
 from ui.settings import UiSettings
 
@@ -259,15 +259,6 @@ def _batch_outputs() -> list[gr.components.Component]:
     )
     download = gr.File(label="Download the results (CSV)", visible=False, elem_id="download")
     return [summary, batch_table, download]
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def ui_users(environ=os.environ) -> list[tuple[str, str]]:
