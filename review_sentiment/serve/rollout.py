@@ -43,6 +43,7 @@ from review_sentiment.client.refusals import ServiceError
 from review_sentiment.client.rest import ApiError, TorchServeClient, ready_count
 from review_sentiment.serve import canary
 from review_sentiment.serve.archive import build_archive
+from review_sentiment.serve.processes import rss_mib
 from review_sentiment.serve.versions import ArchiveInfo, VersionError, check_version, release_version
 from review_sentiment.waiting import wait_until
 
@@ -84,8 +85,15 @@ class Version:
     def pids(self) -> set[int]:
         return {int(w["pid"]) for w in self.workers if w.get("pid")}
 
+    def rss_mib(self) -> float | None:
+        """Resident memory of its workers together, when they run on this machine."""
+        found = [rss_mib(pid) for pid in self.pids]
+        return sum(found) if found and None not in found else None  # type: ignore[arg-type]
+
     def line(self) -> str:
         states = ", ".join(f"{w.get('id')} {w.get('status')} pid {w.get('pid')}" for w in self.workers) or "none"
+        rss = self.rss_mib()
+        states += f"; {rss:.0f} MiB resident" if rss is not None else ""
         role = "default" if self.default else "standby"
         return (
             f"{'*' if self.default else ' '} {self.version:<16} {role:<8} {self.ready} of {len(self.workers)} "
