@@ -56,8 +56,13 @@ class SentimentHandler(BaseHandler):
         )
         self.initialized = True
         # Settings only: review text is never logged.
-        logger.info("sentiment model %(model)s version %(model_version)s ready", self.identity)
-        logger.info("on %s with %s", self.device, settings)
+        logger.info(
+            "sentiment model ready on %s with %s: %s version %s",
+            self.device,
+            settings,
+            self.identity["model"],
+            self.identity["model_version"],
+        )
 
     def preprocess(self, data: list) -> tuple[list, list, list]:
         """Payloads, content types and explanation flags; validation happens per request in the core."""

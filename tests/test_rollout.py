@@ -28,9 +28,11 @@ from review_sentiment.client.grpc_client import GrpcClient
 from review_sentiment.client.load_driver import closed_loop
 from review_sentiment.client.refusals import ServiceError
 from review_sentiment.client.rest import TorchServeClient
+from review_sentiment.serve.model_config import model_config
 from review_sentiment.serve.rollout import Operator, RolloutError
 from review_sentiment.serve.sandbox import Sandbox, sandbox
 from review_sentiment.serve.versions import RELEASE_FILE, ArchiveInfo
+from review_sentiment.waiting import wait_until
 from training.tiny_model import make_tiny_checkpoint
 
 pytestmark = pytest.mark.serving
@@ -294,3 +296,56 @@ def test_archive_carries_release_name_and_checkpoint_sha256(tiny, tmp_path):
     assert (info.model_name, info.version) == ("sentiment", "tiny-2")
     assert info.checkpoint_sha256 == checkpoint_sha256(tiny["tiny-2"])
     assert info.workers == (2, 2)  # the project's model-config, packed in the archive
+
+
+def rss_by_version(op: Operator) -> dict[str, dict]:
+    """Resident memory of each version's workers, in MiB, as `describe` reads it."""
+    return {v.version: {"workers": len(v.pids), "rss_mib": round(v.rss_mib() or 0.0, 1)} for v in op.versions()}
+
+
+def test_released_models_pass_the_accuracy_gate_and_a_random_one_does_not(tmp_path, tiny, figures):
+    """v1 served as the project serves it (its model-config: 2 workers, one torch thread each on
+    these 2 cores); v2 rolled out beside it passes the canary; a random model is refused by the
+    accuracy gate. The workers' resident memory is measured with both versions up, and after."""
+    config = model_config(paths.MODEL_CONFIG, handler={"torch_threads": 1})
+    with sandbox(paths.REPO / "models" / "review-sentiment-v1", tmp_path / "run", model_config=config) as server:
+        steps = Steps.new()
+        op = operator(server, steps)
+        assert wait_until(lambda: op.versions()[0].ready == 2, 240), "v1's second worker never got READY"
+        memory: dict[str, dict] = {"one_version": rss_by_version(op)}
+
+        def measure(name: str) -> None:
+            steps.on_step(name)
+            if name == "switch":  # both versions at full strength, before the old one's scale-down
+                memory["two_versions"] = rss_by_version(op)
+
+        op.on_step = measure
+        started = time.monotonic()
+        new = op.rollout(
+            paths.REPO / "models" / "review-sentiment-v2", model_config=server.run_dir / "model-config.yaml"
+        )
+        rollout_s = time.monotonic() - started
+        memory["after_rollout"] = rss_by_version(op)
+        assert new.version == "v2" and new.default
+        assert server.client.predict("Works great.")["model_version"] == "v2"
+        accuracy = next(line for line in steps.said if "sample accuracy" in line)
+
+        op.on_step = steps.on_step
+        with pytest.raises(RolloutError, match="less accurate than v2"):
+            op.rollout(tiny["tiny-1"], model_config=server.run_dir / "model-config.yaml")
+        assert [v.version for v in op.versions()] == ["v2", "v1"]
+        refused = next(line for line in reversed(steps.said) if "sample accuracy" in line)
+
+    v1_workers = memory["one_version"]["v1"]
+    v2_workers = memory["two_versions"]["v2"]
+    figures["released_v1_to_v2"] = {
+        "rollout_s": round(rollout_s, 1),
+        "sample_accuracy": accuracy.strip(),
+        "random_model_refused": refused.strip(),
+        "memory_mib": memory,
+        "extra_rss_mib_per_version": v2_workers["rss_mib"],
+        "rss_mib_per_worker": round(v2_workers["rss_mib"] / v2_workers["workers"], 1),
+        "standby_rss_mib": memory["after_rollout"]["v1"]["rss_mib"],
+    }
+    assert v1_workers["workers"] == 2 and v2_workers["workers"] == 2
+    assert memory["after_rollout"]["v1"]["workers"] == 1  # standby: one worker kept for rollback

@@ -125,8 +125,11 @@ def _build_header(app: gr.Blocks, client: TorchServeClient) -> None:
 
 
 def _answer(result: backend.SingleResult, timing: str) -> tuple:
-    """The label's probabilities, then the timing line (`timing`, unless it failed) and the error."""
+    """The label's probabilities, then the line under them (`timing` and which model version
+    answered, unless it failed) and the error."""
     timing = timing if not result.error else ""
+    if timing and result.answered_by:
+        timing = timing.rstrip(".") + f", by {result.answered_by}."
     return (
         result.probabilities,
         gr.Markdown(value=timing, visible=bool(timing)),
