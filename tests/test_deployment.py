@@ -269,6 +269,7 @@ def image_site_packages(distributions: set[str], target: Path) -> Path:
                 "review_sentiment.serve.server",
                 "review_sentiment.serve.healthcheck",
                 "review_sentiment.serve.archive",
+                "review_sentiment.serve.rollout",  # `describe` in a pod (kubectl exec)
                 "review_sentiment.core.classifier",
                 "review_sentiment.core.onnx_int8",  # imported by the worker only when it serves int8
             ],

@@ -30,6 +30,7 @@ from review_sentiment.client.refusals import ServiceError
 from review_sentiment.client.rest import TorchServeClient
 from review_sentiment.serve.model_config import model_config
 from review_sentiment.serve.rollout import Operator, RolloutError
+from review_sentiment.serve.rollout import main as rollout_main
 from review_sentiment.serve.sandbox import Sandbox, sandbox
 from review_sentiment.serve.versions import RELEASE_FILE, ArchiveInfo
 from review_sentiment.waiting import wait_until
@@ -270,7 +271,7 @@ def test_a_worker_killed_during_the_canary_aborts_cleanly(versioned, tiny):
     assert f"unregister version tiny-3; version {served} stays the default" in "\n".join(steps.said)
 
 
-def test_what_rollout_refuses(versioned, tiny, tmp_path):
+def test_what_rollout_refuses(versioned, tiny, tmp_path, capsys):
     op = operator(versioned, Steps.new())
     served = op.versions()[0].version
     with pytest.raises(RolloutError, match="already registered"):
@@ -285,6 +286,12 @@ def test_what_rollout_refuses(versioned, tiny, tmp_path):
     with pytest.raises(RolloutError, match="version tiny-9 is not registered"):
         op.rollback(to="tiny-9")
     assert [v.version for v in op.versions()][0] == served
+    # The command says it in words and exits 1.
+    where = ["--run-dir", str(versioned.run_dir), "--model-store", str(versioned.model_store)]
+    assert rollout_main(["rollout", str(tiny[served]), *where]) == 1
+    assert f"rollout stopped: version {served} is already registered" in capsys.readouterr().err
+    assert rollout_main(["describe", *where]) == 0
+    assert capsys.readouterr().out.startswith(f"model sentiment: 2 version(s), default {served}")
 
 
 def test_archive_carries_release_name_and_checkpoint_sha256(tiny, tmp_path):

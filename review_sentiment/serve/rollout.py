@@ -38,7 +38,6 @@ from pathlib import Path
 import requests
 
 from review_sentiment import paths
-from review_sentiment.client.grpc_client import GrpcClient
 from review_sentiment.client.refusals import ServiceError
 from review_sentiment.client.rest import ApiError, TorchServeClient, ready_count
 from review_sentiment.serve import canary
@@ -265,7 +264,12 @@ class Operator:
         return for_version
 
     def _grpc_predictor(self) -> Callable[[str], canary.Predict] | None:
-        return self._predictor(GrpcClient) if self.grpc else None
+        if not self.grpc:
+            return None
+        # Imported here: the TorchServe image has no gRPC stubs, and `describe` runs there too.
+        from review_sentiment.client.grpc_client import GrpcClient
+
+        return self._predictor(GrpcClient)
 
     def _abort(self, new: str, serving: str, error: BaseException) -> None:
         self.say(f"stopped: {error}")
