@@ -28,6 +28,7 @@ management key, and by file name from its model store (docs/security.md).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
@@ -204,7 +205,9 @@ class Operator:
             target = self.model_store / f"{self.model}-{info.version}.mar"
             if source.resolve().parent != self.model_store.resolve():
                 self.say(f"copy {source} into the model store as {target.name}")
-                shutil.copyfile(source, target)
+                partial = target.with_name(f".{target.name}.part")  # renamed once whole
+                shutil.copyfile(source, partial)
+                os.replace(partial, target)
             else:
                 target = source
             return _Archive(target.name, info)
@@ -243,9 +246,8 @@ class Operator:
                 f"{after.ready} READY): a worker died"
             )
         if result.failures:
-            shown = "; ".join(result.failures[:3]) + (
-                f"; and {len(result.failures) - 3} more" * (len(result.failures) > 3)
-            )
+            more = len(result.failures) - 3
+            shown = "; ".join(result.failures[:3]) + (f"; and {more} more" if more > 0 else "")
             raise RolloutError(f"canary failed: {shown}")
         if accuracy_new < accuracy_old - margin:
             raise RolloutError(
