@@ -75,7 +75,8 @@ COPY review_sentiment/ review_sentiment/
 COPY handler/ handler/
 COPY config/ config/
 COPY models/review-sentiment/config.json models/review-sentiment/model.safetensors \
-     models/review-sentiment/tokenizer.json models/review-sentiment/tokenizer_config.json models/review-sentiment/
+     models/review-sentiment/tokenizer.json models/review-sentiment/tokenizer_config.json \
+     models/review-sentiment/RELEASE models/review-sentiment/
 # The archive is built here, so the image serves as it is; Kubernetes rebuilds it at pod start from
 # the model-config of its ConfigMap (an init container running the same command).
 ARG MODEL_CONFIG=config/model-config.yaml

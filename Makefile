@@ -89,14 +89,15 @@ stop:
 test: $(TEST_INSTALLED)
 	$(PY) -m pytest -q
 
-# The container images built, and the compose stack run, with podman as CI does
-# (tests/test_images.py): Debian's podman, podman-compose from the venv (requirements.txt), a
-# stand-in Python base image made from Debian's archive, and the wheelhouse.
+# The container images built, the compose stack run (tests/test_images.py) and the Kubernetes
+# manifests run as pods (tests/test_kube.py, podman kube play), with podman as CI does: Debian's
+# podman, podman-compose from the venv (requirements.txt), a stand-in Python base image made
+# from Debian's archive, and the wheelhouse.
 test-images: $(TEST_INSTALLED) wheelhouse
 	@command -v podman >/dev/null && command -v runc >/dev/null && command -v mmdebstrap >/dev/null || \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q podman runc mmdebstrap
 	deploy/podman/standin-base.sh
-	$(PY) -m pytest -q -m images tests/test_images.py
+	$(PY) -m pytest -q -m images tests/test_images.py tests/test_kube.py
 
 # Every wheel the images install, for an air-gapped build (Dockerfile); on a connected machine
 # add WHEELHOUSE_ARGS="--extra-index-url https://download.pytorch.org/whl/cpu" for CPU torch.

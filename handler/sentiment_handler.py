@@ -8,6 +8,11 @@ picks it.
 POST /explanations/<model> lands in the same queue and batches as /predictions; the frontend
 marks each request with the header `explain: True` (or `False`). BaseHandler looks at request 0
 only and sends the whole batch one way, so this handler reads the flag per request instead.
+
+Every prediction and explanation names what produced it: "model" (the name it is registered
+under) and "model_version" (the archive's modelVersion), and so do the handler's metrics
+(dimension ModelVersion): TorchServe's own metrics call a request to /predictions/<model>
+"default", whichever version that was.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ts.metrics.dimension import Dimension
 from ts.metrics.metric_type_enum import MetricTypes
 from ts.torch_handler.base_handler import BaseHandler
 
@@ -48,6 +54,8 @@ class SentimentHandler(BaseHandler):
         properties = context.system_properties
         yaml_config = getattr(context, "model_yaml_config", None) or {}
         settings = InferenceSettings.from_sources(yaml_config.get("handler"))
+        manifest = (getattr(context, "manifest", None) or {}).get("model", {})
+        self.identity = {"model": context.model_name, "model_version": manifest.get("modelVersion")}
         self.device = resolve_device(properties.get("gpu_id"))
         self.classifier = SentimentClassifier.load(
             Path(properties["model_dir"]) / CHECKPOINT_DIR,
@@ -57,7 +65,13 @@ class SentimentHandler(BaseHandler):
         )
         self.initialized = True
         # Settings only: review text is never logged.
-        logger.info("sentiment model ready on %s with %s", self.device, settings)
+        logger.info(
+            "sentiment model ready on %s with %s: %s version %s",
+            self.device,
+            settings,
+            self.identity["model"],
+            self.identity["model_version"],
+        )
 
     def preprocess(self, data: list) -> tuple[list, list, list]:
         """Payloads, content types and explanation flags; validation happens per request in the core."""
@@ -87,14 +101,20 @@ class SentimentHandler(BaseHandler):
                 self.context.set_response_status(http_status(outcome.kind), outcome.message, idx)
                 responses.append(json.dumps(error_body(outcome.kind, outcome.message)))
             else:
-                responses.append(json.dumps(outcome.to_dict()))
+                responses.append(json.dumps({**outcome.to_dict(), **self.identity}))
         rejected = sum(isinstance(o, RequestError) for o in outcomes)
+        if len(outcomes) > rejected:
+            self._add("AnsweredRequests", len(outcomes) - rejected, "count", MetricTypes.COUNTER)
         if rejected:
-            self.context.metrics.add_metric("RejectedRequests", rejected, "count", metric_type=MetricTypes.COUNTER)
+            self._add("RejectedRequests", rejected, "count", MetricTypes.COUNTER)
         return responses
 
+    def _add(self, name: str, value: float, unit: str, metric_type: MetricTypes) -> None:
+        """One metric of this model version (a new list each call: TorchServe appends to it)."""
+        version = [Dimension("ModelVersion", str(self.identity["model_version"]))]
+        self.context.metrics.add_metric(name, value, unit, dimensions=version, metric_type=metric_type)
+
     def _record(self, stats: BatchStats) -> None:
-        metrics = self.context.metrics
         for name, value, unit in (
             ("BatchSize", stats.size, "count"),
             ("TokensPerBatch", stats.tokens, "count"),
@@ -102,7 +122,7 @@ class SentimentHandler(BaseHandler):
             ("PreprocessTime", round(stats.tokenize_ms, 3), "ms"),
             ("InferenceTime", round(stats.inference_ms, 3), "ms"),
         ):
-            metrics.add_metric(name, value, unit, metric_type=MetricTypes.HISTOGRAM)
+            self._add(name, value, unit, MetricTypes.HISTOGRAM)
         if stats.explained:
-            metrics.add_metric("ExplanationsPerBatch", stats.explained, "count", metric_type=MetricTypes.HISTOGRAM)
-            metrics.add_metric("ExplainTime", round(stats.explain_ms, 3), "ms", metric_type=MetricTypes.HISTOGRAM)
+            self._add("ExplanationsPerBatch", stats.explained, "count", MetricTypes.HISTOGRAM)
+            self._add("ExplainTime", round(stats.explain_ms, 3), "ms", MetricTypes.HISTOGRAM)

@@ -3,7 +3,7 @@
     python -m review_sentiment predict "Great shade, lasts all day"
     echo "Broke after a week" | python -m review_sentiment predict -
     python -m review_sentiment predict --file reviews.csv --output scored.csv
-    python -m review_sentiment describe
+    python -m review_sentiment describe [--json]
     python -m review_sentiment scale 2
 
 Keys come from the server's key_file.json, endpoints from its endpoints.json (both in
@@ -63,7 +63,16 @@ def write_results(rows: list[dict], results: list[dict], output: Path | None) ->
 
 
 def cmd_describe(client: TorchServeClient, args: argparse.Namespace) -> int:
-    print(json.dumps(client.describe(), indent=2))
+    if args.json:
+        print(json.dumps(client.versions(), indent=2))
+        return 0
+    from review_sentiment.serve.rollout import Operator, RolloutError
+
+    try:
+        print("\n".join(Operator(client, paths.model_store()).describe()))
+    except RolloutError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -92,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument(
         "--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="requests in flight (default %(default)s)"
     )
-    sub.add_parser("describe", help="show the model's workers and batch settings")
+    describe = sub.add_parser("describe", help="the model's versions, the default and their workers")
+    describe.add_argument("--json", action="store_true", help="TorchServe's own description of every version")
     scale = sub.add_parser("scale", help="set the number of workers (management API)")
     scale.add_argument("workers", type=int)
     scale.add_argument("--max-workers", type=int)

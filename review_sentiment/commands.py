@@ -43,7 +43,13 @@ VERBS: dict[str, Verb] = {
     "stop": Verb("review_sentiment.commands", "stop the UI and TorchServe started by `make serve`", function="stop"),
     "ui": Verb("ui.app", "run the Gradio page in the foreground (for a running TorchServe)"),
     "predict": Verb("review_sentiment.cli", "classify a text, stdin (-) or a CSV/JSONL file", ("predict",)),
-    "describe": Verb("review_sentiment.cli", "show the model's workers and batch settings", ("describe",)),
+    "describe": Verb("review_sentiment.cli", "the model's versions, the default and their workers", ("describe",)),
+    "rollout": Verb(
+        "review_sentiment.serve.rollout", "register, canary-check and switch to a new version", ("rollout",)
+    ),
+    "rollback": Verb(
+        "review_sentiment.serve.rollout", "make the previous model version the default again", ("rollback",)
+    ),
     "scale": Verb("review_sentiment.cli", "set the number of workers (management API)", ("scale",)),
     "healthcheck": Verb("review_sentiment.serve.healthcheck", "exit 0 when the model has a READY worker"),
     "train": Verb("training.train", "fine-tune a checkpoint (the multi-domain mix by default)"),

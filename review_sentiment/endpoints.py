@@ -7,6 +7,7 @@ overridable by an environment variable (SENTIMENT_HOST, SENTIMENT_INFERENCE_PORT
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import socket
@@ -14,6 +15,16 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from review_sentiment.core.env import ENV_PREFIX, env_name, read_settings
+
+
+def is_loopback(host: str) -> bool:
+    """Whether an address (or "localhost") is this machine's loopback: reachable from here only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from review_sentiment.client.rest import TorchServeClient
 from review_sentiment.serve.archive import build_archive
 from review_sentiment.serve.sandbox import Sandbox, sandbox
 from tests.browser import browser, page  # noqa: F401 (fixtures for the UI and image tests)
+from tests.containers import image_figures, images  # noqa: F401 (fixtures for the image tests)
 from training.tiny_model import make_tiny_checkpoint
 
 # Batching is easy to observe with a generous delay; two workers allowed for scaling tests.

@@ -69,9 +69,15 @@ class JsonHandler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+# What a server's answer adds to the core's: the model and the version that produced it.
+ANSWERED_BY = {"model", "model_version"}
+
+
 def check_prediction(body: dict) -> None:
-    """`body` is exactly a prediction: a label, its score, and probabilities summing to 1."""
-    assert set(body) == {"label", "score", "probabilities"}
+    """`body` is exactly a prediction: a label, its score, and probabilities summing to 1; from a
+    server, also the model and version that answered (both or neither)."""
+    assert set(body) - ANSWERED_BY == {"label", "score", "probabilities"}
+    assert set(body) >= ANSWERED_BY or not ANSWERED_BY & set(body)
     assert set(body["probabilities"]) == {"negative", "positive"}
     assert body["label"] in ("negative", "positive")
     assert body["score"] == pytest.approx(body["probabilities"][body["label"]])

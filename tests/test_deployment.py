@@ -269,6 +269,7 @@ def image_site_packages(distributions: set[str], target: Path) -> Path:
                 "review_sentiment.serve.server",
                 "review_sentiment.serve.healthcheck",
                 "review_sentiment.serve.archive",
+                "review_sentiment.serve.rollout",  # `describe` in a pod (kubectl exec)
                 "review_sentiment.core.classifier",
                 "review_sentiment.core.onnx_int8",  # imported by the worker only when it serves int8
             ],
@@ -508,3 +509,36 @@ def test_healthcheck_fails_without_a_key_or_a_server(server, tmp_path, capsys):
     assert healthcheck.main(["--run-dir", str(nowhere), "--timeout", "2"]) == 1
     assert healthcheck.main(["--run-dir", str(nowhere), "--timeout", "2", "--live"]) == 1
     assert "ConnectionError" in capsys.readouterr().out
+
+
+def test_a_model_version_ships_as_an_image_tag_through_a_rolling_update(tmp_path):
+    """A new model version is a new image tag: the overlay with only the tag changed renders the
+    same Deployment but for the image of its two containers (so Kubernetes rolls it out), with
+    maxUnavailable 0 (an old pod goes only once a new one is ready), a readiness probe that needs
+    a READY worker, and old ReplicaSets kept for `kubectl rollout undo`."""
+    overlay = tmp_path / "v3"
+    overlay.mkdir()
+    base = os.path.relpath(K8S / "overlays" / "cpu", overlay)
+    (overlay / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources:\n  - {base}\nimages:\n  - name: review-sentiment/torchserve\n    newTag: cpu-v3\n"
+    )
+    if not shutil.which("kubectl"):
+        pytest.skip("kubectl (with its built-in kustomize) is not installed")
+    result = subprocess.run(["kubectl", "kustomize", str(overlay)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    new = find([d for d in yaml.safe_load_all(result.stdout) if d], "Deployment", "sentiment-torchserve")
+    old = find(render("cpu"), "Deployment", "sentiment-torchserve")
+    images = [
+        c["image"]
+        for c in (*new["spec"]["template"]["spec"]["initContainers"], *new["spec"]["template"]["spec"]["containers"])
+    ]
+    assert images == ["review-sentiment/torchserve:cpu-v3"] * 2
+    for container in ("initContainers", "containers"):
+        for c in (*new["spec"]["template"]["spec"][container], *old["spec"]["template"]["spec"][container]):
+            c.pop("image")
+    assert new == old, "a new tag must change the image only"
+    assert new["spec"]["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    assert new["spec"]["revisionHistoryLimit"] >= 1
+    (container,) = new["spec"]["template"]["spec"]["containers"]
+    assert container["readinessProbe"]["exec"]["command"] == HEALTHCHECK

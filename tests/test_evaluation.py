@@ -270,3 +270,15 @@ def test_missing_training_log_is_skipped(tmp_path):
     assert training_info(tmp_path) is None and training_summary(None) is None
     assert plot_curves([{"train_runtime": 1.0, "step": 3}], tmp_path / "curves.png") is False
     assert not (tmp_path / "curves.png").exists()
+
+
+def test_a_release_is_named_after_the_one_it_replaces(tmp_path):
+    """release() names the new model v<N+1> in RELEASE: its version in TorchServe."""
+    from review_sentiment.paths import RELEASED_MODEL
+    from review_sentiment.serve.versions import RELEASE_FILE, release_version
+    from training.release import next_release
+
+    assert next_release(tmp_path) == "v1"
+    (tmp_path / RELEASE_FILE).write_text("v2\n")
+    assert next_release(tmp_path) == "v3"
+    assert release_version(RELEASED_MODEL) == "v2"

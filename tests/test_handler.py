@@ -44,7 +44,10 @@ def test_results_in_request_order(batch):
     responses, context = batch([{"body": t} for t in texts], ["text/plain"] * 6)
     assert len(responses) == 6
     for i, response in enumerate(responses):
-        assert set(json.loads(response)) == {"label", "score", "probabilities"}
+        body = json.loads(response)
+        assert set(body) == {"label", "score", "probabilities", "model", "model_version"}
+        # The name it is registered under; the version from the manifest (this test context has none).
+        assert (body["model"], body["model_version"]) == ("sentiment", None)
         assert context.get_response_status(i)[0] == 200
     # Same text, same place: each answer matches the text classified alone.
     alone, _ = batch([{"body": texts[3]}], ["text/plain"])

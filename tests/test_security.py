@@ -1,8 +1,10 @@
-"""Security against real TorchServes: the session `server` (project defaults) and one with the
-model API turned on (behind the shipped `allowed_urls`) and keys that expire after 3 seconds.
+"""Security against real TorchServes: the session `server` (project defaults: token auth on,
+loopback, so the model API on behind the shipped `allowed_urls`) and one whose keys expire after
+3 seconds.
 
-test_serving.py already covers: no key / wrong key / the other API's key refused, rotated keys
-picked up, registering refused with the model API off, and the review marker absent from logs/.
+test_serving.py already covers: no key / wrong key / the other API's key refused, registering
+refused without the management key and with auth off, rotated keys picked up, and the review
+marker absent from logs/.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ import pytest
 import requests
 
 from reliability.inputs import MAX_REQUEST_SIZE
-from review_sentiment import cli
+from review_sentiment import cli, paths
 from review_sentiment.client.grpc_client import GrpcClient, GrpcPredictionError
-from review_sentiment.client.keys import KeyFile
+from review_sentiment.client.keys import KeyFile, bearer
 from review_sentiment.client.many import predict_many
 from review_sentiment.client.rest import TorchServeClient
 from review_sentiment.endpoints import Endpoints
+from review_sentiment.serve.config_properties import read_properties, render_config
 from review_sentiment.serve.model_config import model_config
 from review_sentiment.serve.sandbox import sandbox
 from review_sentiment.serve.server import _print_urls
@@ -86,11 +89,31 @@ def test_nothing_answers_on_the_machines_other_addresses(server):
                 pass
 
 
-def test_unregistering_is_off_by_default(server):
-    client = TorchServeClient.for_run_dir(server.run_dir)
-    response = client.request("DELETE", "management", "/models/sentiment")
-    assert response.status_code == 405  # TorchServe 0.12 answers as if the method did not exist
-    assert client.ready_workers() >= 1
+def test_registering_and_unregistering_need_the_management_key(server):
+    endpoints, keys = Endpoints.load(server.run_dir), server.keys()
+    models = f"{endpoints.management_url}/models"
+    for key in (None, keys["inference"], "not-a-key"):
+        headers = bearer(key)
+        params = {"url": "sentiment.mar", "model_name": "copy"}
+        registered = requests.post(models, params=params, headers=headers, timeout=10)
+        removed = requests.delete(f"{models}/sentiment", headers=headers, timeout=10)
+        for refused in (registered, removed):
+            assert refused.status_code == 400 and refused.json()["type"] == "InvalidKeyException", refused.text
+    assert TorchServeClient.for_run_dir(server.run_dir).ready_workers() >= 1
+
+
+@pytest.mark.parametrize(
+    ("bind", "auth", "model_api"),
+    [("127.0.0.1", True, "true"), ("::1", True, "true"), ("0.0.0.0", True, "false"), ("127.0.0.1", False, "false")],
+)
+def test_the_model_api_is_on_only_with_keys_on_loopback(bind, auth, model_api):
+    """Off wherever the management API is reachable from elsewhere (the containers) or takes no
+    key, whatever the file or a caller's overrides say."""
+    template = (paths.CONFIG_DIR / "config.properties").read_text()
+    for overrides in (None, {"enable_model_api": "true"}):
+        text = render_config(template, Endpoints.free(), bind, auth, overrides)
+        assert read_properties(text)["enable_model_api"] == model_api
+        assert read_properties(text)["allowed_urls"] == "^$"
 
 
 def test_review_text_and_keys_never_reach_any_file_or_output(server, capsys):
@@ -133,7 +156,7 @@ def test_review_text_and_keys_never_reach_any_file_or_output(server, capsys):
         assert key not in printed.out + printed.err, kind
 
 
-# --- the model API turned on, behind allowed_urls ---------------------------------------------
+# --- the model API, behind allowed_urls, and short-lived keys ---------------------------------------------
 
 
 class _Recorder(http.server.SimpleHTTPRequestHandler):
@@ -152,8 +175,8 @@ class _Recorder(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def model_api_server(tmp_path_factory, tiny_checkpoint):
     folder = tmp_path_factory.mktemp("model-api")
-    # The project's config.properties with the model API on; its allowed_urls stays as shipped.
-    properties = {"enable_model_api": "true", "token_expiration_min": str(KEY_LIFETIME_S / 60)}
+    # The project's config.properties (the model API on, allowed_urls as shipped), short-lived keys.
+    properties = {"token_expiration_min": str(KEY_LIFETIME_S / 60)}
     config = model_config(TEST_MODEL_CONFIG, handler={"warmup": False})
     with sandbox(tiny_checkpoint, folder, model_config=config, properties=properties) as server:
         yield server
@@ -194,6 +217,10 @@ def test_model_api_admits_the_local_store_only(model_api_server, outside):
         response = register(client, url, "intruder")
         assert 400 <= response.status_code < 500, (url, response.status_code, response.text)
         assert "allowed" in response.text.lower(), (url, response.text)
+    # Paths, not URLs: TorchServe takes the file name alone and looks for it in the store.
+    for path, words in ((f"{folder}/other.mar", "not found"), (f"../{folder.name}/other.mar", "relative path")):
+        response = register(client, path, "intruder")
+        assert response.status_code == 404 and words in response.text.lower(), (path, response.text)
     assert _Recorder.requests_seen == [], "TorchServe fetched a URL outside allowed_urls"
     assert "can access any URL" not in (model_api_server.log_dir / "ts_log.log").read_text()  # its own warning
     assert [m["modelName"] for m in client.request("GET", "management", "/models").json()["models"]] == ["sentiment"]

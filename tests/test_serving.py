@@ -13,7 +13,7 @@ import requests
 
 from review_sentiment import cli, paths
 from review_sentiment.client.grpc_client import GrpcClient, GrpcPredictionError
-from review_sentiment.client.keys import KeyFile
+from review_sentiment.client.keys import KeyFile, bearer
 from review_sentiment.client.rest import ApiError, TorchServeClient
 from review_sentiment.core.errors import ErrorKind
 from review_sentiment.endpoints import Endpoints
@@ -135,8 +135,14 @@ def test_cli_scales_workers_up_and_down(server, client, capsys):
     check_prediction(client.predict("Still answering with two workers"))
     assert cli.main(["--run-dir", run_dir, "scale", "1"]) == 0
     assert len(client.describe()[0]["workers"]) == 1
+    capsys.readouterr()
     assert cli.main(["--run-dir", run_dir, "describe"]) == 0
-    assert json.loads(capsys.readouterr().out.split("\n", 1)[1])[0]["modelName"] == "sentiment"
+    lines = capsys.readouterr().out.splitlines()
+    version = client.default_version()
+    assert lines[0] == f"model sentiment: 1 version(s), default {version}"
+    assert lines[1].startswith(f"* {version}") and "default  1 of 1 workers READY" in lines[1]
+    assert cli.main(["--run-dir", run_dir, "describe", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["modelName"] == "sentiment"
 
 
 def test_cli_predict_file(server, tmp_path, capsys):
@@ -189,15 +195,13 @@ def test_token_auth(server, client):
     # The management key does not open the inference API.
     wrong = requests.post(predict_url, data=b"x", headers={"Authorization": f"Bearer {keys['management']}"}, timeout=10)
     assert wrong.status_code == 400
-    # Registering models over the API is off by default.
-    register = requests.post(
-        f"{endpoints.management_url}/models",
-        params={"url": "other.mar"},
-        headers={"Authorization": f"Bearer {keys['management']}"},
-        timeout=10,
-    )
-    # 405 is the switch itself: with the model API on, the missing archive would give a 4xx too.
-    assert register.status_code == 405 and register.json()["type"] == "MethodNotAllowedException"
+    # Registering a model version (the model API, on with auth on loopback) needs the management key.
+    register_url = f"{endpoints.management_url}/models"
+    for key in (None, keys["inference"]):
+        refused = requests.post(register_url, params={"url": "other.mar"}, headers=bearer(key), timeout=10)
+        assert refused.status_code == 400 and refused.json()["type"] == "InvalidKeyException"
+    missing = requests.post(register_url, params={"url": "other.mar"}, headers=bearer(keys["management"]), timeout=10)
+    assert missing.status_code == 404 and missing.json()["type"] == "ModelNotFoundException"
 
 
 def test_grpc_refuses_a_missing_or_wrong_key_as_not_authorized(server):
@@ -293,6 +297,9 @@ def test_auth_off_switch_and_clean_stop(tmp_path, model_store):
         response = requests.post(url, data=b"no key needed", timeout=30)
         assert response.status_code == 200
         check_prediction(response.json())
+        # Without keys nothing may register models: the model API stays off (405 is the switch).
+        register = requests.post(f"{server.endpoints.management_url}/models", params={"url": "x.mar"}, timeout=10)
+        assert register.status_code == 405 and register.json()["type"] == "MethodNotAllowedException"
         pid = server.frontend_pid
         family = [pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))]
         assert len(family) >= 2  # the Java frontend and at least one Python worker

@@ -87,7 +87,9 @@ def test_api_classify(api):
     assert probabilities["label"] in ("positive", "negative")
     assert {c["label"] for c in probabilities["confidences"]} == {"positive", "negative"}
     assert sum(c["confidence"] for c in probabilities["confidences"]) == pytest.approx(1, abs=1e-3)
-    assert re.search(r"Answered in \d+ ms", timing["value"] if isinstance(timing, dict) else timing)
+    line = timing["value"] if isinstance(timing, dict) else timing
+    # Under the verdict: which model version answered (the tiny model has no RELEASE: sha-<digest>).
+    assert re.search(r"Answered in \d+ ms .*, by model \*\*sentiment\*\* version \*\*sha-[0-9a-f]{12}\*\*", line)
 
 
 def test_api_batch_keeps_order_and_reports_refusals(api):
@@ -103,7 +105,7 @@ def test_api_batch_keeps_order_and_reports_refusals(api):
 
 def test_api_server_state(api):
     state = api.predict(api_name="/server_state")
-    assert re.search(r"Model \*\*sentiment\*\* version [\d.]+: \*\*1 of 1\*\* workers ready on CPU", state)
+    assert re.search(r"Model \*\*sentiment\*\* version sha-[0-9a-f]{12}: \*\*1 of 1\*\* workers ready on CPU", state)
 
 
 # --- In the browser ---------------------------------------------------------------------------
@@ -122,6 +124,7 @@ def test_classifies_a_review(page: Page, ui_url: str):
     percentages = re.findall(r"(\d+(?:\.\d+)?)%", result.inner_text())
     assert len(percentages) == 2 and sum(map(float, percentages)) == pytest.approx(100, abs=2)
     expect(page.locator("#timing")).to_contain_text(re.compile(r"Answered in \d+ ms"))
+    expect(page.locator("#timing")).to_contain_text(re.compile(r"by model sentiment version sha-[0-9a-f]{12}"))
     expect(page.locator("#error")).to_be_hidden()
     screenshot(page, "one-review")
 

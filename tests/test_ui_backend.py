@@ -4,14 +4,17 @@ are not what a prediction looks like (each a message in words, never an exceptio
 from __future__ import annotations
 
 import csv
+import http.server
 import io
 import threading
+from dataclasses import replace
 
 import pytest
 
 from review_sentiment.client.rest import TorchServeClient
 from review_sentiment.endpoints import Endpoints
 from review_sentiment.waiting import wait_until
+from tests.helpers import JsonHandler
 from ui import backend
 
 
@@ -77,3 +80,27 @@ def test_answers_without_a_prediction_are_explained(client, monkeypatch):
     monkeypatch.setattr(client, "describe", lambda: [])
     ready, line = backend.server_state(client)
     assert not ready and "did not describe the model 'sentiment'" in line
+
+
+class _PingOnly(JsonHandler):
+    """An inference API alone, as a Kubernetes Service offers it (no management API)."""
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        self._answer(200, {"status": "Healthy"})
+
+
+def test_state_without_a_management_api_comes_from_ping(tmp_path):
+    inference = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PingOnly)
+    threading.Thread(target=inference.serve_forever, daemon=True).start()
+    closed = Endpoints.free()  # nothing listens on its management port
+    endpoints = replace(closed, inference_port=inference.server_address[1])
+    try:
+        ready, line = backend.server_state(TorchServeClient(endpoints, tmp_path / "no-key-file.json"))
+    finally:
+        inference.shutdown()
+    assert ready and "says **Healthy**" in line and "no management API" in line
+
+
+def test_answers_name_the_model_version():
+    assert backend.answered_by({"model": "sentiment", "model_version": "v2"}) == "model **sentiment** version **v2**"
+    assert backend.answered_by({"label": "positive"}) == ""

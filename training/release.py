@@ -8,7 +8,8 @@ trained) it beats it on the product sets by at least MIN_PRODUCT_GAIN on average
 by more than MAX_DROP, and IMDB stays at or above MIN_IMDB; otherwise the comparison is kept
 beside the candidate and the released model stays. (v2 was released under the v2 rule: a mean
 gain of 2 points on UCI Amazon, UCI Yelp and Fine Foods, IMDB >= 90.5%.) A release copies the
-checkpoint files and the report, and records in metrics.json a summary and the regression
+checkpoint files and the report, names the release v<N+1> in RELEASE (its version in TorchServe,
+review_sentiment/serve/versions.py), and records in metrics.json a summary and the regression
 check that `tests/test_released_model.py` recomputes on every test run.
 """
 
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from review_sentiment.paths import RELEASED_MODEL
+from review_sentiment.serve.versions import RELEASE_FILE
 from training import data as datasets
 from training.eval_sets import PRODUCT_SETS, cap, data_spec, held_out_sets, training_info
 from training.evaluate import evaluate
@@ -34,6 +36,12 @@ REGRESSION_SETS = ("imdb-test", "uci-amazon")  # a movie set and a product set
 MIN_PRODUCT_GAIN = 0.015  # mean accuracy gain over PRODUCT_SETS
 MAX_DROP = 0.01  # the most any evaluation set may lose
 MIN_IMDB = 0.90
+
+
+def next_release(target: Path) -> str:
+    """The name the next release takes: v<N+1> after the released model's RELEASE (vN)."""
+    current = (target / RELEASE_FILE).read_text().strip() if (target / RELEASE_FILE).is_file() else "v0"
+    return f"v{int(current.lstrip('v')) + 1}"
 
 
 def regression_check(model_dir: Path, max_length: int, n: int = REGRESSION_SLICE) -> dict:
@@ -87,9 +95,12 @@ def release(
     (report / "decision.json").write_text(json.dumps(decision, indent=2))
     if not decision["release"]:
         return {"decision": decision, "report": str(report)}
+    version = next_release(target)  # read before the copy below replaces the released model
     for name in RELEASE_FILES:
         if (source / name).exists():
             shutil.copy2(source / name, target / name)
+    # The model's version in TorchServe (its archive's modelVersion, every answer's model_version).
+    (target / RELEASE_FILE).write_text(version + "\n")
     if (source.parent / "data_report.md").exists():  # written by training.train beside the model
         shutil.copy2(source.parent / "data_report.md", target / "data_report.md")
     shutil.rmtree(target / "report", ignore_errors=True)
@@ -106,7 +117,7 @@ def release(
         "regression_check": regression_check(target, max_length),
     }
     (target / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return {"decision": decision, "report": str(target / "report")}
+    return {"decision": decision, "report": str(target / "report"), "version": version}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import ipaddress
 import logging
 import os
 import shutil
@@ -26,6 +25,7 @@ import gradio as gr
 from review_sentiment import paths
 from review_sentiment.client.rest import TorchServeClient
 from review_sentiment.core.offline import apply_offline
+from review_sentiment.endpoints import is_loopback
 from ui import backend
 from ui.settings import UiSettings
 
@@ -126,8 +126,11 @@ def _build_header(app: gr.Blocks, client: TorchServeClient) -> None:
 
 
 def _answer(result: backend.SingleResult, timing: str) -> tuple:
-    """The label's probabilities, then the timing line (`timing`, unless it failed) and the error."""
+    """The label's probabilities, then the line under them (`timing` and which model version
+    answered, unless it failed) and the error."""
     timing = timing if not result.error else ""
+    if timing and result.answered_by:
+        timing = timing.rstrip(".") + f", by {result.answered_by}."
     return (
         result.probabilities,
         gr.Markdown(value=timing, visible=bool(timing)),
@@ -260,15 +263,6 @@ def _batch_outputs() -> list[gr.components.Component]:
     )
     download = gr.File(label="Download the results (CSV)", visible=False, elem_id="download")
     return [summary, batch_table, download]
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def ui_users(environ=os.environ) -> list[tuple[str, str]]:

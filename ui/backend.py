@@ -72,6 +72,14 @@ class SingleResult:
     error: str | None
     elapsed_ms: float
     html: str = ""  # explanations: the review with its words highlighted
+    answered_by: str = ""  # "model **sentiment** version **v2**": which model version answered
+
+
+def answered_by(result: dict) -> str:
+    """Which model and version produced an answer, in words for the page ("" if it does not say)."""
+    if not result.get("model_version"):
+        return ""
+    return f"model **{result.get('model')}** version **{result['model_version']}**"
 
 
 def _one(client: TorchServeClient, text: str, explain: bool) -> SingleResult:
@@ -84,7 +92,13 @@ def _one(client: TorchServeClient, text: str, explain: bool) -> SingleResult:
         return SingleResult(None, failure_message(error, client), (time.perf_counter() - start) * 1000)
     elapsed = (time.perf_counter() - start) * 1000
     try:
-        return SingleResult(dict(result["probabilities"]), None, elapsed, highlighted(text, result) if explain else "")
+        return SingleResult(
+            dict(result["probabilities"]),
+            None,
+            elapsed,
+            highlighted(text, result) if explain else "",
+            answered_by(result),
+        )
     except (KeyError, TypeError, ValueError):
         log.warning("%s: an answer without a prediction", "explanation" if explain else "classification")
         return SingleResult(None, unexpected_answer(client), elapsed)
@@ -229,6 +243,8 @@ def server_state(client: TorchServeClient) -> tuple[bool, str]:
     """(ready, one line for the page): model, version, workers READY, batch settings."""
     try:
         description = client.describe()[0]
+    except requests.ConnectionError as error:
+        return _inference_only_state(client, error)
     except (ApiError, requests.RequestException) as error:
         return False, failure_message(error, client)
     except (IndexError, KeyError, TypeError):  # a 200 that describes no model
@@ -243,7 +259,33 @@ def server_state(client: TorchServeClient) -> tuple[bool, str]:
     )
     if not ready:
         line += " The model is still loading: predictions will fail until a worker is ready."
-    return ready > 0, line
+    return ready > 0, line + _other_versions(client, description.get("modelVersion"))
+
+
+def _inference_only_state(client: TorchServeClient, error: requests.ConnectionError) -> tuple[bool, str]:
+    """The state where only the inference API is reachable (on Kubernetes the Service offers no
+    management API): TorchServe's /ping, without the workers or the version."""
+    try:
+        status = client.request("GET", "inference", "/ping").json().get("status")
+    except (requests.RequestException, ValueError, AttributeError):
+        return False, failure_message(error, client)
+    ready = status == "Healthy"
+    return ready, (
+        f"TorchServe at `{client.endpoints.inference_url}` says **{status}**. Its workers are not visible "
+        "from here (no management API, as behind the Kubernetes Service); each answer names the model version."
+    )
+
+
+def _other_versions(client: TorchServeClient, default: str | None) -> str:
+    """The versions registered besides the default (a rollout's previous one), or ""."""
+    try:
+        others = [d for d in client.versions() if d.get("modelVersion") != default]
+    except (ApiError, requests.RequestException, TypeError):
+        return ""
+    if not others:
+        return ""
+    listed = ", ".join(f"{d.get('modelVersion')} ({ready_count(d)} workers ready)" for d in others)
+    return f" Also registered, for rollback: {listed}."
 
 
 class ResultFiles:

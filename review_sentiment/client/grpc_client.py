@@ -69,7 +69,9 @@ class GrpcClient(ServerClient):
         raise AssertionError("unreachable")
 
     def _predict_once(self, text: str) -> dict:
-        request = inference_pb2.PredictionsRequest(model_name=self.model, input={"data": text.encode("utf-8")})
+        request = inference_pb2.PredictionsRequest(
+            model_name=self.model, model_version=self.version or "", input={"data": text.encode("utf-8")}
+        )
         for attempt in range(1, MAX_ATTEMPTS + 1):
             key = self.keys.key("inference")
             # gRPC metadata names are lowercase on the wire (HTTP/2); grpcio refuses any other spelling.

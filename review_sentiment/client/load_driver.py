@@ -129,17 +129,21 @@ async def _grpc_sender(target: Target, concurrency: int) -> AsyncIterator[Send]:
 
 
 async def closed_loop(
-    clients: Sequence[Callable[[], Awaitable[Outcome]]], stop_at: float, budget: int | None = None
+    clients: Sequence[Callable[[], Awaitable[Outcome]]],
+    stop_at: float,
+    budget: int | None = None,
+    stop: Callable[[], bool] = lambda: False,
 ) -> list[tuple[float, float, Outcome]]:
     """Each client sends its next request as soon as its last one is answered, until `stop_at`
-    (monotonic clock) or until `budget` requests were sent in all; (start, end, outcome) of each
-    request, in the order they were answered. A client handles its own failures."""
+    (monotonic clock), until `budget` requests were sent in all, or until `stop()` says so (a
+    test ending the load when its rollout is done); (start, end, outcome) of each request, in
+    the order they were answered. A client handles its own failures."""
     samples: list[tuple[float, float, Outcome]] = []
     issued = 0
 
     async def client(request: Callable[[], Awaitable[Outcome]]) -> None:
         nonlocal issued
-        while time.monotonic() < stop_at and (budget is None or issued < budget):
+        while time.monotonic() < stop_at and not stop() and (budget is None or issued < budget):
             issued += 1
             start = time.monotonic()
             outcome = await request()

@@ -128,7 +128,11 @@ class TorchServeClient(ServerClient):
         for delay in (*self.retry_delays, None):
             try:
                 response = self.request(
-                    "POST", "inference", f"/{api_path}/{self.model}", data=body, headers={"Content-Type": content_type}
+                    "POST",
+                    "inference",
+                    f"/{api_path}/{self.model_path}",
+                    data=body,
+                    headers={"Content-Type": content_type},
                 )
             except requests.ConnectionError:
                 # Far over max_request_size the frontend closes the connection while the body is
@@ -145,26 +149,58 @@ class TorchServeClient(ServerClient):
         return self._checked(response)  # type: ignore[return-value]
 
     # Management API
-    def describe(self, model: str | None = None) -> list[dict]:
-        return self._checked(self.request("GET", "management", f"/models/{model or self.model}"))  # type: ignore[return-value]
+    def describe(self, model: str | None = None, version: str | None = None) -> list[dict]:
+        """The default version's description (or `version`'s): its workers, batch settings, ..."""
+        path = f"/models/{model or self.model}" + (f"/{version}" if version else "")
+        return self._checked(self.request("GET", "management", path))  # type: ignore[return-value]
 
-    def ready_workers(self, model: str | None = None) -> int:
-        response = self.request("GET", "management", f"/models/{model or self.model}")
+    def ready_workers(self, model: str | None = None, version: str | None = None) -> int:
+        path = f"/models/{model or self.model}" + (f"/{version}" if version else "")
+        response = self.request("GET", "management", path)
         if response.status_code == 404:
             return 0
         description = self._checked(response)
         return ready_count(description[0]) if description else 0  # type: ignore[index]
 
-    def scale(self, min_workers: int, max_workers: int | None = None, timeout: int = 120) -> dict:
-        """Set the worker count and wait until TorchServe has applied it."""
+    def scale(
+        self, min_workers: int, max_workers: int | None = None, timeout: int = 120, version: str | None = None
+    ) -> dict:
+        """Set the worker count of the default version (or of `version`) and wait until
+        TorchServe has applied it."""
         params = {
             "min_worker": min_workers,
             "max_worker": max_workers if max_workers is not None else min_workers,
             "synchronous": "true",
             "timeout": timeout,
         }
-        response = self.request("PUT", "management", f"/models/{self.model}", params=params, timeout=timeout + 10)
+        path = f"/models/{self.model}" + (f"/{version}" if version else "")
+        response = self.request("PUT", "management", path, params=params, timeout=timeout + 10)
         return self._checked(response)  # type: ignore[return-value]
+
+    # Model versions (the model API: token auth on and a loopback management API, docs/security.md)
+    def versions(self) -> list[dict]:
+        """The description of every registered version of the model (GET /models/<model>/all)."""
+        return self._checked(self.request("GET", "management", f"/models/{self.model}/all"))  # type: ignore[return-value]
+
+    def default_version(self) -> str:
+        """The version /predictions/<model> answers with."""
+        return self.describe()[0]["modelVersion"]
+
+    def register(self, archive: str, initial_workers: int | None = None) -> dict:
+        """Register an archive of the server's model store, by file name, without waiting for
+        its workers (wait with `ready_workers(version=...)`); None: as many workers as the
+        archive's model-config says (minWorkers)."""
+        params = {"url": archive, "synchronous": "false"}
+        if initial_workers is not None:
+            params["initial_workers"] = str(initial_workers)
+        return self._checked(self.request("POST", "management", "/models", params=params))  # type: ignore[return-value]
+
+    def set_default(self, version: str) -> dict:
+        path = f"/models/{self.model}/{version}/set-default"
+        return self._checked(self.request("PUT", "management", path))  # type: ignore[return-value]
+
+    def unregister(self, version: str) -> dict:
+        return self._checked(self.request("DELETE", "management", f"/models/{self.model}/{version}"))  # type: ignore[return-value]
 
     def metrics(self) -> str:
         response = self.session.get(self.endpoints.metrics_url, timeout=self.timeout)

@@ -14,6 +14,13 @@ import tempfile
 from pathlib import Path
 
 from review_sentiment import paths
+from review_sentiment.serve.versions import (
+    ArchiveInfo,
+    check_version,
+    checkpoint_sha256,
+    release_version,
+    stamp_manifest,
+)
 
 CHECKPOINT_FILES = (
     "config.json",
@@ -52,12 +59,18 @@ def build_archive(
     model_store: str | Path | None = None,
     model_name: str | None = None,
     model_config: str | Path = paths.MODEL_CONFIG,
-    version: str = "1.0",
+    version: str | None = None,
+    file_name: str | None = None,
 ) -> Path:
-    """Write `<model_store>/<model_name>.mar` and return its path."""
+    """Write `<model_store>/<file_name>` (default `<model_name>.mar`) and return its path. Its
+    version: `version`, else the checkpoint's release name (versions.py); the manifest also
+    records the sha256 of the checkpoint's weights."""
     checkpoint, model_store = Path(checkpoint), Path(model_store or paths.model_store())
     model_name = model_name or paths.model_name()
     model_store.mkdir(parents=True, exist_ok=True)
+    sha256 = checkpoint_sha256(checkpoint)
+    version = check_version(version) if version else release_version(checkpoint, sha256)
+    file_name = file_name or f"{model_name}.mar"
     with tempfile.TemporaryDirectory(prefix="sentiment-archive-") as work:
         stage = Path(work) / "stage"
         _stage(checkpoint, stage)
@@ -72,12 +85,18 @@ def build_archive(
             "--handler", str(paths.HANDLER_FILE),
             "--extra-files", str(stage),
             "--config-file", str(model_config),
-            "--export-path", str(model_store),
+            "--export-path", work,
             "--archive-format", "default",
             "--force",
         ]  # fmt: skip
         subprocess.run(command, env=env, check=True)
-    return model_store / f"{model_name}.mar"
+        built = Path(work) / f"{model_name}.mar"
+        stamp_manifest(built, {"checkpointSha256": sha256})
+        # Renamed into place once whole: the store never holds a half-written archive under its name.
+        partial = model_store / f".{file_name}.part"
+        shutil.copyfile(built, partial)
+        os.replace(partial, model_store / file_name)
+    return model_store / file_name
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -86,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model-store", default=str(paths.model_store()))
     parser.add_argument("--model-name", default=paths.model_name())
     parser.add_argument("--model-config", default=str(paths.MODEL_CONFIG))
-    parser.add_argument("--version", default="1.0")
+    parser.add_argument("--version", help="the model version (default: the checkpoint's RELEASE, else sha-<digest>)")
     args = parser.parse_args(argv)
     if not Path(args.checkpoint, "model.safetensors").exists():
         sys.exit(
@@ -94,7 +113,8 @@ def main(argv: list[str] | None = None) -> None:
             "CHECKPOINT=<folder> at a saved Hugging Face checkpoint."
         )
     mar = build_archive(args.checkpoint, args.model_store, args.model_name, args.model_config, args.version)
-    print(f"archive: {mar} ({mar.stat().st_size / 1e6:.1f} MB)")
+    info = ArchiveInfo.read(mar)
+    print(f"archive: {mar} ({mar.stat().st_size / 1e6:.1f} MB), model {info.model_name} version {info.version}")
 
 
 if __name__ == "__main__":

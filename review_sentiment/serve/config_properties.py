@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from review_sentiment.endpoints import Endpoints
+from review_sentiment.endpoints import Endpoints, is_loopback
 
 
 def override_properties(template: str, overrides: Mapping[str, str]) -> str:
@@ -21,11 +21,24 @@ def override_properties(template: str, overrides: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def model_api_allowed(bind: str, auth: bool) -> bool:
+    """Registering models (the model API) needs the management key and a management API that
+    only this machine reaches; anywhere else it stays off, whatever the file or a caller says."""
+    return auth and is_loopback(bind)
+
+
+def read_properties(text: str) -> dict[str, str]:
+    """key=value lines of a config.properties (comments and blank lines skipped)."""
+    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line and not line.lstrip().startswith("#"))
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
 def render_config(
     template: str, endpoints: Endpoints, bind: str, auth: bool, overrides: Mapping[str, str] | None = None
 ) -> str:
     """`template` with `overrides` (a test's small queue, a benchmark's JVM flags), then the run's
-    addresses and auth switch, which win: clients find the server by the endpoints it records."""
+    addresses and auth switch, which win: clients find the server by the endpoints it records; and
+    the model API, off unless `model_api_allowed`."""
     run = {
         "inference_address": f"http://{bind}:{endpoints.inference_port}",
         "management_address": f"http://{bind}:{endpoints.management_port}",
@@ -36,4 +49,6 @@ def render_config(
         "grpc_management_port": str(endpoints.grpc_management_port),
         "disable_token_authorization": "false" if auth else "true",
     }
+    if not model_api_allowed(bind, auth):
+        run["enable_model_api"] = "false"
     return override_properties(template, {**(overrides or {}), **run})

@@ -91,6 +91,14 @@ def process_usage(process: psutil.Process | int) -> ProcessUsage:
         return ProcessUsage(process.pid, process.memory_info().rss / MIB, times.user + times.system)
 
 
+def rss_mib(pid: int) -> float | None:
+    """Resident memory of a process of this machine now; None when it is not here (or gone)."""
+    try:
+        return psutil.Process(pid).memory_info().rss / MIB
+    except psutil.Error:
+        return None
+
+
 @dataclass(frozen=True)
 class ServerUsage:
     """One look at a TorchServe: its Java frontend and each Python worker."""

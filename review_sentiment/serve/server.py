@@ -17,16 +17,21 @@ import threading
 
 from review_sentiment import paths
 from review_sentiment.endpoints import Endpoints
+from review_sentiment.serve.config_properties import model_api_allowed
 from review_sentiment.serve.launcher import TorchServeProcess
 from review_sentiment.serve.sandbox import Sandbox, start
 from review_sentiment.settings import ServiceSettings
 
 
-def _print_urls(endpoints: Endpoints, run_dir, auth: bool) -> None:
+def _print_urls(endpoints: Endpoints, run_dir, auth: bool, bind: str = "127.0.0.1") -> None:
     print(f"TorchServe is ready ({'token auth ON' if auth else 'token auth OFF'})")
     model = paths.model_name()
     print(f"  inference   {endpoints.inference_url}/predictions/{model}")
     print(f"  management  {endpoints.management_url}/models/{model}")
+    if model_api_allowed(bind, auth):
+        print("  versions    review-sentiment describe | rollout <checkpoint or .mar> | rollback")
+    else:
+        print("  versions    fixed: the model API is off (token auth off, or management not on loopback)")
     print(f"  metrics     {endpoints.metrics_url}")
     print(f"  gRPC        {endpoints.grpc_target}")
     if auth:
@@ -70,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
         model_name=name,
         timeout=args.timeout,
     )
-    _print_urls(server.endpoints, server.run_dir, auth)
+    _print_urls(server.endpoints, server.run_dir, auth, args.bind)
     if args.wait:
         _wait_until_stopped(server)
 
