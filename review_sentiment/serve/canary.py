@@ -10,12 +10,11 @@ Two parts, both in canary.json beside this file:
   which no released model trained on (training/eval_sets.py), sent to both versions; the new
   version may not be less accurate than the serving one by more than the margin.
 
-    python -m review_sentiment.serve.canary --write   # redraw the sample (needs the data sets)
+Redraw the sample (needs the data sets): python -m training.canary_sample
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,9 +28,6 @@ from review_sentiment.client.many import error_result
 from review_sentiment.client.refusals import ServiceError
 
 CANARY_FILE = Path(__file__).with_name("canary.json")
-SAMPLE_SETS = ("amazon", "yelp")  # UCI labelled sentences
-SAMPLE_PER_SET = 200
-SAMPLE_SEED = 24  # the issue that asked for the canary
 # Accuracy the new version may lose against the serving one on the sample (2 points: twice the
 # standard error of a paired difference on 400 sentences when the two versions disagree on 1 in 20).
 DEFAULT_MARGIN = 0.02
@@ -156,49 +152,3 @@ CANARY_SET = [
         "The first days it felt heavy, then the dry patches went and my make-up sat better. " * 40
     ).strip(),
 ]
-
-
-def write(path: Path = CANARY_FILE) -> None:
-    """Draw the sample from the UCI sets (a seeded, class-balanced draw) and write canary.json."""
-    import random
-
-    from training import data as datasets
-
-    sample = []
-    for name in SAMPLE_SETS:
-        labelled = datasets.load_uci(name)
-        rows = list(zip(labelled.texts, labelled.labels, strict=True))
-        for label in (0, 1):
-            side = [row for row in rows if row[1] == label]
-            random.Random(SAMPLE_SEED).shuffle(side)
-            sample += [
-                {"set": f"uci-{name}", "text": text, "label": "positive" if y else "negative"}
-                for text, y in side[: SAMPLE_PER_SET // 2]
-            ]
-    document = {
-        "about": (
-            "The rollout's canary (review_sentiment/serve/canary.py): a fixed set of reviews every version must "
-            f"answer, and {len(sample)} labelled sentences drawn with seed {SAMPLE_SEED} from the UCI Sentiment "
-            "Labelled Sentences (Kotzias et al., KDD 2015, CC BY 4.0), Amazon and Yelp parts, as shipped in the "
-            "npm package sentiment 5.0.2 (MIT). Redraw: python -m review_sentiment.serve.canary --write"
-        ),
-        "canary": CANARY_SET,
-        "sample": sample,
-    }
-    path.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--write", action="store_true", help="redraw the sample into canary.json")
-    args = parser.parse_args(argv)
-    if args.write:
-        write()
-        data = CanaryData.load()
-        print(f"{CANARY_FILE}: {len(data.canary)} canary reviews, {len(data.sample)} labelled sentences")
-    else:
-        parser.print_help()
-
-
-if __name__ == "__main__":
-    main()
