@@ -260,3 +260,21 @@ def test_make_train_reproduces_the_released_model():
     recorded = shlex.split(info["command"])[3:]  # after "python -m training.train"
     assert vars(train.parse_args(recipe + defaults)) == vars(train.parse_args(recorded))
     assert info["data_spec"] == train.data_spec(train.parse_args(recorded))
+
+
+def test_the_training_record_of_a_distilled_run_is_json(tmp_path):
+    """A run with --teacher-labels (a Path) records its arguments in training_info.json: the
+    first v3 run lost its record to `Object of type PosixPath is not JSON serializable`."""
+    from types import SimpleNamespace
+
+    from training import train
+
+    args = train.parse_args(["--teacher-labels", str(tmp_path / "labels.npz"), "--output-dir", str(tmp_path)])
+    trainer = SimpleNamespace(
+        args=SimpleNamespace(bf16=False),
+        state=SimpleNamespace(best_model_checkpoint=None, best_metric=None, log_history=[]),
+    )
+    run = {"temperature": 1.0, "train_size": 0, "resumed_from": None, "seconds": 0, "sections": [], "loads": []}
+    record = json.loads(json.dumps(train.training_record(args, ["--teacher-labels", "x"], trainer, run)))
+    assert record["args"]["teacher_labels"] == str(tmp_path / "labels.npz")
+    assert train.parse_args(["--teacher-labels", record["args"]["teacher_labels"]]).teacher_labels == args.teacher_labels

@@ -266,7 +266,7 @@ def training_record(args: argparse.Namespace, argv: list[str] | None, trainer: T
     cuda = torch.cuda.is_available()
     return {
         "command": "python -m training.train " + " ".join(sys.argv[1:] if argv is None else argv),
-        "args": vars(args),
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},  # JSON: paths as text
         "data_spec": data_spec(args),
         "temperature": run["temperature"],
         "train_size": run["train_size"],
