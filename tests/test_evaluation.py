@@ -282,3 +282,17 @@ def test_a_release_is_named_after_the_one_it_replaces(tmp_path):
     (tmp_path / RELEASE_FILE).write_text("v2\n")
     assert next_release(tmp_path) == "v3"
     assert release_version(RELEASED_MODEL) == "v2"
+
+
+def test_a_release_replaces_the_licence_notices_with_the_new_models(tmp_path):
+    """v3 (distilled from Gemma) brings GEMMA_NOTICE.md; a later model without it takes it away."""
+    from training.release import copy_notices
+
+    source, target = tmp_path / "new", tmp_path / "released"
+    source.mkdir(), target.mkdir()
+    (source / "GEMMA_NOTICE.md").write_text("gemma")
+    copy_notices(source, target)
+    assert (target / "GEMMA_NOTICE.md").read_text() == "gemma"
+    (source / "GEMMA_NOTICE.md").unlink()
+    copy_notices(source, target)
+    assert not (target / "GEMMA_NOTICE.md").exists()

@@ -217,3 +217,14 @@ def test_the_archive_ships_what_the_handler_imports_and_no_more(tmp_path):
     beyond_core = {f for f in shipped if not f.startswith("review_sentiment/core/")}
     assert beyond_core == {f for f in needed_files if not f.startswith("review_sentiment/core/")}
     assert "review_sentiment/settings.py" not in shipped
+
+
+def test_a_models_licence_notice_travels_with_its_weights_into_the_archive(tmp_path):
+    """A distilled model carries its teacher's notice (GEMMA_NOTICE.md): the .mar ships it."""
+    checkpoint = tmp_path / "checkpoint"
+    checkpoint.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (checkpoint / name).write_text("{}")
+    (checkpoint / "GEMMA_NOTICE.md").write_text("# Gemma notice\n")
+    archive._stage(checkpoint, tmp_path / "stage")
+    assert (tmp_path / "stage" / "checkpoint" / "GEMMA_NOTICE.md").read_text() == "# Gemma notice\n"

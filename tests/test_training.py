@@ -277,4 +277,5 @@ def test_the_training_record_of_a_distilled_run_is_json(tmp_path):
     run = {"temperature": 1.0, "train_size": 0, "resumed_from": None, "seconds": 0, "sections": [], "loads": []}
     record = json.loads(json.dumps(train.training_record(args, ["--teacher-labels", "x"], trainer, run)))
     assert record["args"]["teacher_labels"] == str(tmp_path / "labels.npz")
-    assert train.parse_args(["--teacher-labels", record["args"]["teacher_labels"]]).teacher_labels == args.teacher_labels
+    again = train.parse_args(["--teacher-labels", record["args"]["teacher_labels"]])
+    assert again.teacher_labels == args.teacher_labels

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from review_sentiment.paths import RELEASED_MODEL
-from review_sentiment.serve.versions import RELEASE_FILE
+from review_sentiment.serve.versions import RELEASE_FILE, notices
 from training import data as datasets
 from training.eval_sets import PRODUCT_SETS, cap, data_spec, held_out_sets, training_info
 from training.evaluate import evaluate
@@ -56,6 +56,14 @@ def regression_check(model_dir: Path, max_length: int, n: int = REGRESSION_SLICE
         accuracy = float(np.mean((probs > 0.5) == np.array(part.labels)))
         out[name] = {"n": len(part), "accuracy": round(accuracy, 4)}
     return {"max_length": max_length, "sets": out}
+
+
+def copy_notices(source: Path, target: Path) -> None:
+    """The released model carries its own licence notices: the previous release's go."""
+    for old in notices(target):
+        old.unlink()
+    for notice in notices(source):
+        shutil.copy2(notice, target / notice.name)
 
 
 def summarize(result: dict) -> dict:
@@ -99,6 +107,7 @@ def release(
     for name in RELEASE_FILES:
         if (source / name).exists():
             shutil.copy2(source / name, target / name)
+    copy_notices(source, target)
     # The model's version in TorchServe (its archive's modelVersion, every answer's model_version).
     (target / RELEASE_FILE).write_text(version + "\n")
     if (source.parent / "data_report.md").exists():  # written by training.train beside the model

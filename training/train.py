@@ -16,6 +16,7 @@ import argparse
 import json
 import math
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from review_sentiment.core.calibration import MAX_TEMPERATURE, MIN_TEMPERATURE
 from review_sentiment.core.encoding import pad_batch, token_ids
 from review_sentiment.core.machine import cpu_has_bf16
+from review_sentiment.serve.versions import notices
 from training import data as datasets
 from training import mix
 from training.base_model import DEFAULT_BASE_MODEL, load_base
@@ -314,6 +316,9 @@ def main(argv: list[str] | None = None) -> Path:
             "sections": sections,
             "loads": loads,
         }
+        if args.teacher_labels is not None:  # a student of a teacher carries the teacher's licence notice
+            for notice in notices(args.teacher_labels.parent):
+                shutil.copy2(notice, final / notice.name)
         (final / "training_info.json").write_text(json.dumps(training_record(args, argv, trainer, run), indent=2))
         print(f"model written to {final}")
     return final

@@ -18,6 +18,7 @@ from review_sentiment.serve.versions import (
     ArchiveInfo,
     check_version,
     checkpoint_sha256,
+    notices,
     release_version,
     stamp_manifest,
 )
@@ -40,6 +41,8 @@ def _stage(checkpoint: Path, stage: Path) -> None:
     for name in CHECKPOINT_FILES:
         if (checkpoint / name).exists():
             shutil.copy2(checkpoint / name, target / name)
+    for notice in notices(checkpoint):
+        shutil.copy2(notice, target / notice.name)
     for required in ("config.json", "model.safetensors"):
         if not (target / required).exists():
             raise FileNotFoundError(f"{checkpoint} has no {required}: is it a saved checkpoint?")

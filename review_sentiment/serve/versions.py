@@ -22,11 +22,17 @@ RELEASE_FILE = "RELEASE"
 WEIGHTS_FILE = "model.safetensors"
 MANIFEST = "MAR-INF/MANIFEST.json"
 # What TorchServe accepts in a URL path segment and this project in a file name.
+NOTICE_PATTERN = "*NOTICE.md"  # licence notices that travel with a model's weights (GEMMA_NOTICE.md)
 VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class VersionError(ValueError):
     pass
+
+
+def notices(folder: Path) -> list[Path]:
+    """The licence notices in a checkpoint folder: they go wherever its weights go (train, release, .mar)."""
+    return sorted(folder.glob(NOTICE_PATTERN))
 
 
 def check_version(version: str) -> str:
