@@ -17,7 +17,7 @@ MODEL_CONFIG ?= config/model-config.yaml
 UI_HOST ?= $(or $(SENTIMENT_UI_HOST),127.0.0.1)
 UI_PORT ?= $(or $(SENTIMENT_UI_PORT),7860)
 # The released v2 command (its training_info.json records it); v1 was `--data imdb` from minilm.
-TRAIN_ARGS ?= --base-model models/review-sentiment-v1 --epochs 2 --lr 5e-5 --eval-steps 300
+TRAIN_ARGS ?= --base-model models/review-sentiment-v1 --sources imdb rotten-tomatoes tweets fine-foods drugs --epochs 2 --lr 5e-5 --eval-steps 300
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 INSTALLED := $(VENV)/.installed
