@@ -250,3 +250,38 @@ def test_the_cli_predicts_with_the_model_asked_for(both, capsys):
 def test_the_default_server_registers_only_the_fast_model(client):
     models = client._checked(client.request("GET", "management", "/models"))["models"]
     assert [m["modelName"] for m in models] == ["sentiment"]
+
+
+# ---- the UI's choice ----
+
+
+@pytest.fixture(scope="module")
+def both_ui_url(both):
+    from tests.test_ui import serve
+
+    yield from serve(both.new_client())
+
+
+def test_the_ui_api_answers_with_the_model_chosen(both_ui_url):
+    from gradio_client import Client
+
+    api = Client(both_ui_url, verbose=False, download_files=False)
+    _, timing, _ = api.predict("Soft and warm", ACCURATE, api_name="/classify")
+    assert f"by model **{ACCURATE}** version **sha-" in (timing["value"] if isinstance(timing, dict) else timing)
+    _, timing, _ = api.predict("Soft and warm", api_name="/classify")  # the choice's default: the fast model
+    assert "by model **sentiment** version" in (timing["value"] if isinstance(timing, dict) else timing)
+    summary, table, _ = api.predict("Great mascara\nBroke after a week", ACCURATE, api_name="/classify_lines")
+    assert summary.startswith("2 reviews") and summary.endswith(f"by model **{ACCURATE}**.")
+
+
+def test_the_page_offers_the_choice_and_says_which_model_answered(page, both_ui_url):
+    from tests.browser import classify, expect, open_page, screenshot
+
+    open_page(page, both_ui_url)
+    choice = page.locator("#model-choice")
+    expect(choice).to_be_visible()
+    expect(choice.get_by_label("Fast (sentiment, DistilBERT)")).to_be_checked()  # the default
+    choice.get_by_label("Accurate (EmbeddingGemma-300M, slower)").check()
+    classify(page, "The zip broke on the second day.")
+    expect(page.locator("#timing")).to_contain_text(f"by model {ACCURATE} version sha-")
+    screenshot(page, "accurate-choice")
