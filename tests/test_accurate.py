@@ -8,7 +8,9 @@ the fast one."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import threading
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -105,6 +107,21 @@ def test_the_accurate_model_is_registered_only_when_the_setting_asks(tmp_path):
         accurate_models(on)
     (tmp_path / f"{ACCURATE}.mar").write_bytes(b"")
     assert accurate_models(on) == {ACCURATE: tmp_path / f"{ACCURATE}.mar"}
+
+
+def test_make_serve_builds_the_accurate_archive_only_when_asked(tmp_path):
+    """`make -n serve` (nothing run): the accurate .mar is built only with the setting on."""
+    env = {**os.environ, "SENTIMENT_MODEL_STORE": str(tmp_path)}
+    env.pop("SENTIMENT_ACCURATE_MODEL", None)
+
+    def planned() -> str:
+        return subprocess.run(
+            ["make", "-n", "serve"], cwd=paths.REPO, env=env, capture_output=True, text=True, check=True
+        ).stdout
+
+    assert "archive-accurate" not in planned()
+    env["SENTIMENT_ACCURATE_MODEL"] = "on"
+    assert "-m review_sentiment archive-accurate" in planned()
 
 
 def test_the_accurate_model_config_is_the_defaults_with_one_worker_and_a_long_timeout():
