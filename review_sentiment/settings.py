@@ -31,6 +31,9 @@ class ServiceSettings:
     bind: str = "127.0.0.1"
     # Token authorization on TorchServe's APIs; off only on a trusted network (SENTIMENT_AUTH=off).
     auth: bool = True
+    # Also register `sentiment-accurate` (EmbeddingGemma-300M + head, Gemma Terms of Use; slower,
+    # more accurate: docs/benchmarks.md) beside the default model; its .mar: `make archive-accurate`.
+    accurate_model: bool = False
     # Downloaded dataset archives (training and evaluation), each checked against a pinned sha256.
     data_cache: Path = REPO / ".cache" / "data"
 

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 
-def handler_context(model_dir: Path, handler_config: dict | None = None, yaml_extra: dict | None = None):
+def handler_context(
+    model_dir: Path, handler_config: dict | None = None, yaml_extra: dict | None = None, model_name: str = "sentiment"
+):
     """TorchServe's own Context, as its worker builds it (initialize-time part)."""
     from ts.context import Context
     from ts.metrics.metric_cache_yaml_impl import MetricsCacheYamlImpl
@@ -23,7 +25,7 @@ def handler_context(model_dir: Path, handler_config: dict | None = None, yaml_ex
     metrics.initialize_cache()
     yaml_config = {"handler": handler_config or {}, **(yaml_extra or {})}
     return Context(
-        "sentiment", str(model_dir), {"model": {}}, 8, None, "0.12.0", metrics=metrics, model_yaml_config=yaml_config
+        model_name, str(model_dir), {"model": {}}, 8, None, "0.12.0", metrics=metrics, model_yaml_config=yaml_config
     )
 
 

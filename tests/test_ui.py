@@ -126,6 +126,7 @@ def test_classifies_a_review(page: Page, ui_url: str):
     expect(page.locator("#timing")).to_contain_text(re.compile(r"Answered in \d+ ms"))
     expect(page.locator("#timing")).to_contain_text(re.compile(r"by model sentiment version sha-[0-9a-f]{12}"))
     expect(page.locator("#error")).to_be_hidden()
+    expect(page.locator("#model-choice")).to_be_hidden()  # a server with one model offers no choice
     screenshot(page, "one-review")
 
 

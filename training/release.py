@@ -23,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from review_sentiment.core.layout import notices
 from review_sentiment.paths import RELEASED_MODEL
-from review_sentiment.serve.versions import RELEASE_FILE, notices
+from review_sentiment.serve.versions import RELEASE_FILE
 from training import data as datasets
 from training.eval_sets import PRODUCT_SETS, cap, data_spec, held_out_sets, training_info
 from training.evaluate import evaluate

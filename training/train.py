@@ -27,8 +27,8 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from review_sentiment.core.calibration import MAX_TEMPERATURE, MIN_TEMPERATURE
 from review_sentiment.core.encoding import pad_batch, token_ids
+from review_sentiment.core.layout import notices
 from review_sentiment.core.machine import cpu_has_bf16
-from review_sentiment.serve.versions import notices
 from training import data as datasets
 from training import mix
 from training.base_model import DEFAULT_BASE_MODEL, load_base

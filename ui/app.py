@@ -92,10 +92,10 @@ def build_app(client: TorchServeClient, settings: UiSettings | None = None) -> g
     # Gradio's own copies (uploads, the downloads it serves) are deleted on the same schedule.
     delete_cache = (max(1, int(min(60, settings.result_ttl_s))), max(1, int(settings.result_ttl_s)))
     with gr.Blocks(title="Review sentiment", analytics_enabled=False, delete_cache=delete_cache) as app:
-        _build_header(app, client)
+        model = _build_header(app, client)
         app.unload(on_session_end)
-        _build_one_review_tab(client)
-        _build_many_reviews_tab(client, settings, results)
+        _build_one_review_tab(client, model)
+        _build_many_reviews_tab(client, settings, results, model)
     app.queue(default_concurrency_limit=settings.concurrent_users)
     app.result_files = results  # type: ignore[attr-defined]  # for tests and the session clean-up
     return app
@@ -107,22 +107,40 @@ def _result_files(ttl_s: float) -> backend.ResultFiles:
     return backend.ResultFiles(root, ttl_s)
 
 
-def _build_header(app: gr.Blocks, client: TorchServeClient) -> None:
-    """The title and the server's state, shown on load and on Refresh."""
+def _build_header(app: gr.Blocks, client: TorchServeClient) -> gr.Radio:
+    """The title, the server's state (on load and on Refresh), and the model choice, shown only
+    where the server offers more than the default; returns the choice (an input of every tab)."""
 
     def on_state() -> str:
         return backend.server_state(client)[1]
 
+    def on_models() -> gr.Radio:
+        choices = backend.model_choices(client)
+        return gr.Radio(choices=choices, value=client.model, visible=len(choices) > 1)
+
     gr.Markdown(
         "# Review sentiment\n"
-        "Says whether a product review is **positive** or **negative**, with the DistilBERT model "
-        f"served by TorchServe at `{client.endpoints.inference_url}`."
+        "Says whether a product review is **positive** or **negative**, with the models "
+        f"served by TorchServe at `{client.endpoints.inference_url}` (each answer names its model)."
     )
     with gr.Row(equal_height=True):
         state = gr.Markdown(elem_id="server-state")
         refresh = gr.Button("Refresh", size="sm", scale=0, elem_id="refresh")
+    # Every model the page knows, so that API calls naming one pass Gradio's check; each page
+    # load then shows the ones this server registers (hidden when only the default).
+    model = gr.Radio(
+        choices=backend.known_models(client),
+        value=client.model,
+        label="Model",
+        info="The accurate model is slower; every answer names the model that gave it.",
+        visible=False,
+        elem_id="model-choice",
+    )
     app.load(on_state, outputs=state, api_name="server_state")
+    app.load(on_models, outputs=model, api_visibility="private")
     refresh.click(on_state, outputs=state, api_visibility="private")
+    refresh.click(on_models, outputs=model, api_visibility="private")
+    return model
 
 
 def _answer(result: backend.SingleResult, timing: str) -> tuple:
@@ -138,15 +156,15 @@ def _answer(result: backend.SingleResult, timing: str) -> tuple:
     )
 
 
-def _build_one_review_tab(client: TorchServeClient) -> None:
+def _build_one_review_tab(client: TorchServeClient, model: gr.Radio) -> None:
     """One review: classify it, or explain which words decided, with example reviews to try."""
 
-    def on_classify(text: str):
-        result = backend.classify_one(client, text)
+    def on_classify(text: str, name: str | None):
+        result = backend.classify_one(backend.for_model(client, name), text)
         return _answer(result, f"Answered in {result.elapsed_ms:.0f} ms (round trip to TorchServe).")
 
-    def on_explain(text: str):
-        result = backend.explain_one(client, text)
+    def on_explain(text: str, name: str | None):
+        result = backend.explain_one(backend.for_model(client, name), text)
         timing = f"Explained in {result.elapsed_ms:.0f} ms (Integrated Gradients on TorchServe)."
         return (*_answer(result, timing), gr.HTML(value=result.html, visible=bool(result.html)))
 
@@ -168,10 +186,12 @@ def _build_one_review_tab(client: TorchServeClient) -> None:
                 error = gr.Markdown(visible=False, elem_id="error", elem_classes="message-error")
         explanation = gr.HTML(visible=False, elem_id="explanation")
         gr.Examples(examples=[[text] for text in EXAMPLES], inputs=[review], label="Example reviews")
-    button.click(on_classify, inputs=review, outputs=[result, timing, error], api_name="classify").then(
+    button.click(on_classify, inputs=[review, model], outputs=[result, timing, error], api_name="classify").then(
         lambda: gr.HTML(visible=False), outputs=explanation, api_visibility="private"
     )
-    explain_button.click(on_explain, inputs=review, outputs=[result, timing, error, explanation], api_name="explain")
+    explain_button.click(
+        on_explain, inputs=[review, model], outputs=[result, timing, error, explanation], api_name="explain"
+    )
 
 
 def _read_upload(path: str) -> tuple[list[str], list[dict[str, str]]]:
@@ -192,16 +212,22 @@ def on_upload(path: str | None):
 
 
 def _batch_scorer(client: TorchServeClient, settings: UiSettings, results: backend.ResultFiles):
-    """scored(texts, input rows or None, request, progress): the summary, the table and the download."""
+    """scored(texts, input rows or None, model, request, progress): the summary, the table and the download."""
 
-    def scored(texts: list[str], sources: list[dict[str, str]] | None, request: gr.Request, progress: gr.Progress):
+    def scored(
+        texts: list[str],
+        sources: list[dict[str, str]] | None,
+        model: str | None,
+        request: gr.Request,
+        progress: gr.Progress,
+    ):
         if not texts:
             raise gr.Error("No reviews to classify: paste one review per line, or upload a CSV.")
         if len(texts) > settings.max_rows:
             raise gr.Error(f"{len(texts)} reviews: at most {settings.max_rows} at once (SENTIMENT_UI_MAX_ROWS).")
         progress((0, len(texts)), desc="Classifying", unit="reviews")
         rows = backend.classify_many(
-            client,
+            backend.for_model(client, model),
             texts,
             settings.concurrency,
             lambda done, total: progress((done, total), desc="Classifying", unit="reviews"),
@@ -210,26 +236,29 @@ def _batch_scorer(client: TorchServeClient, settings: UiSettings, results: backe
         positive = sum(r.label == "positive" for r in rows)
         failed = sum(bool(r.error) for r in rows)
         summary = f"{len(rows)} reviews: {positive} positive, {len(rows) - positive - failed} negative"
-        summary += f", {failed} refused (see the error column)." if failed else "."
+        summary += f", {failed} refused (see the error column)" if failed else ""
+        summary += f"; by model **{model or client.model}**."
         return summary, backend.table(rows), gr.File(value=str(output), visible=True)
 
     return scored
 
 
-def _build_many_reviews_tab(client: TorchServeClient, settings: UiSettings, results: backend.ResultFiles) -> None:
+def _build_many_reviews_tab(
+    client: TorchServeClient, settings: UiSettings, results: backend.ResultFiles, model: gr.Radio
+) -> None:
     """Many reviews, pasted one per line or uploaded as a CSV: a table on the page and a CSV to download."""
     scored = _batch_scorer(client, settings, results)
 
-    def on_lines(text: str, request: gr.Request, progress=gr.Progress()):  # noqa: B008 (Gradio's progress bar)
-        return scored(backend.lines_of(text), None, request, progress)
+    def on_lines(text: str, name: str | None, request: gr.Request, progress=gr.Progress()):  # noqa: B008 (Gradio's progress bar)
+        return scored(backend.lines_of(text), None, name, request, progress)
 
-    def on_csv(path: str | None, column: str | None, request: gr.Request, progress=gr.Progress()):  # noqa: B008
+    def on_csv(path: str | None, column: str | None, name: str | None, request: gr.Request, progress=gr.Progress()):  # noqa: B008
         if not path:
             raise gr.Error("Upload a CSV file first.")
         columns, rows = _read_upload(path)
         if column not in columns:
             raise gr.Error(f"Choose the column that holds the reviews (the file has: {', '.join(columns)}).")
-        return scored([row.get(column) or "" for row in rows], rows, request, progress)
+        return scored([row.get(column) or "" for row in rows], rows, name, request, progress)
 
     with gr.Tab("Many reviews", elem_id="tab-many"):
         with gr.Tab("Paste lines", elem_id="tab-lines"):
@@ -246,9 +275,9 @@ def _build_many_reviews_tab(client: TorchServeClient, settings: UiSettings, resu
             csv_button = gr.Button("Classify all", variant="primary", elem_id="classify-csv")
         outputs = _batch_outputs()
     batches = {"concurrency_id": "batch", "concurrency_limit": max(1, settings.concurrent_users // 2)}
-    lines_button.click(on_lines, inputs=lines, outputs=outputs, api_name="classify_lines", **batches)
+    lines_button.click(on_lines, inputs=[lines, model], outputs=outputs, api_name="classify_lines", **batches)
     upload.change(on_upload, inputs=upload, outputs=column, api_visibility="private")
-    csv_button.click(on_csv, inputs=[upload, column], outputs=outputs, api_name="classify_csv", **batches)
+    csv_button.click(on_csv, inputs=[upload, column, model], outputs=outputs, api_name="classify_csv", **batches)
 
 
 def _batch_outputs() -> list[gr.components.Component]:

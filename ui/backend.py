@@ -6,6 +6,7 @@ also owns the token keys. Review text is never logged: failures are logged by ki
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import html
 import io
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import requests
 
-from review_sentiment import tables
+from review_sentiment import paths, tables
 from review_sentiment.client.many import iter_predictions
 from review_sentiment.client.rest import ApiError, TorchServeClient, ready_count
 from review_sentiment.core.errors import ErrorKind
@@ -64,6 +65,39 @@ def failure_message(error: Exception, client: TorchServeClient) -> str:
     if isinstance(error, requests.Timeout):
         return f"TorchServe did not answer within {client.timeout:g} s"
     return f"Unexpected error: {type(error).__name__}"
+
+
+# What the page calls each model the server may offer: the default first.
+MODEL_TITLES = {
+    paths.ACCURATE_MODEL_NAME: "Accurate (EmbeddingGemma-300M, slower)",
+}
+
+
+def known_models(client: TorchServeClient) -> list[tuple[str, str]]:
+    """(title, name) of every model the page can offer, the client's own (the default) first."""
+    own = [(f"Fast ({client.model}, DistilBERT)", client.model)]
+    return own + [(title, name) for name, title in MODEL_TITLES.items() if name != client.model]
+
+
+def model_choices(client: TorchServeClient) -> list[tuple[str, str]]:
+    """(title, name) of the models a user may pick: the client's own (the fast default), then
+    `sentiment-accurate` where the server registers it (SENTIMENT_ACCURATE_MODEL=on). Only the
+    default when the management API does not answer (the choice then stays hidden)."""
+    try:
+        listed = client._checked(client.request("GET", "management", "/models"))
+        names = {m["modelName"] for m in listed["models"]}  # type: ignore[index]
+    except (ApiError, requests.RequestException, KeyError, TypeError):
+        names = set()
+    return [(title, name) for title, name in known_models(client) if name == client.model or name in names]
+
+
+def for_model(client: TorchServeClient, model: str | None) -> TorchServeClient:
+    """`client` asking `model` instead (same server, keys and session), or `client` itself."""
+    if not model or model == client.model:
+        return client
+    other = copy.copy(client)
+    other.model, other.version = model, None
+    return other
 
 
 @dataclass(frozen=True)

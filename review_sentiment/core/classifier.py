@@ -20,8 +20,9 @@ from review_sentiment.core.calibration import calibration_temperature
 from review_sentiment.core.encoding import pad_batch, token_ids
 from review_sentiment.core.errors import ExplanationsOff, RequestError
 from review_sentiment.core.explain import Explanation, WordExplainer
+from review_sentiment.core.layout import ENCODER_DIR, is_pooled
 from review_sentiment.core.machine import cpu_has_bf16
-from review_sentiment.core.pooled import ENCODER_DIR, PooledClassifier, is_pooled, text_prompt
+from review_sentiment.core.pooled import PooledClassifier, text_prompt
 from review_sentiment.core.prediction import Prediction
 from review_sentiment.core.settings import InferenceSettings
 from review_sentiment.core.validation import review_text

@@ -18,10 +18,8 @@ from types import SimpleNamespace
 import torch
 from safetensors.torch import load_file
 
-KIND = "pooled"
-CONFIG = "config.json"
-HEAD_FILE = "head.safetensors"
-ENCODER_DIR = "encoder"
+from review_sentiment.core.layout import CONFIG, ENCODER_DIR, HEAD_FILE
+from review_sentiment.core.layout import POOLED_KIND as KIND
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -52,11 +50,6 @@ class PooledConfig:
     def write(self, folder: Path) -> None:
         data = {"model_kind": KIND} | self.__dict__ | {"id2label": {str(k): v for k, v in self.id2label.items()}}
         (Path(folder) / CONFIG).write_text(json.dumps(data, indent=2) + "\n")
-
-
-def is_pooled(folder: str | Path) -> bool:
-    path = Path(folder) / CONFIG
-    return path.is_file() and json.loads(path.read_text()).get("model_kind") == KIND
 
 
 def text_prompt(model: torch.nn.Module) -> str:

@@ -100,6 +100,22 @@ def _model_config_file(model_config: dict | Path, run_dir: Path) -> Path:
     return Path(model_config)
 
 
+def _in_store(mar: Path, store: Path) -> Path:
+    """`mar` as a file of `store` (TorchServe loads from one model store): a link to it where it
+    lies elsewhere, never a copy of a 1.2 GB archive."""
+    if not mar.is_file():
+        raise FileNotFoundError(f"no model archive {mar}")
+    if mar.resolve().parent == store.resolve():
+        return mar
+    link = store / mar.name
+    if link.is_symlink() or link.exists():
+        if link.resolve() != mar.resolve():
+            raise FileExistsError(f"{link} exists and is not {mar}")
+        return link
+    link.symlink_to(mar.resolve())
+    return link
+
+
 def start(
     source: Path,
     run_dir: Path,
@@ -112,6 +128,7 @@ def start(
     bind: str = "127.0.0.1",
     model_name: str | None = None,
     timeout: float = 240,
+    extra_models: Mapping[str, Path] | None = None,
 ) -> Sandbox:
     """TorchServe serving `source` as `model_name` from `run_dir`, once a worker is READY.
 
@@ -119,6 +136,8 @@ def start(
     model-config.yaml or its dict; the project's by default), or a built .mar, which carries its
     own. `properties`: config.properties keys to override; `env`: added to the environment of
     the frontend and its workers; `auth`: token authorization; `endpoints`: free ports unless given.
+    `extra_models`: more models to register beside it, name -> built .mar (`sentiment-accurate`);
+    start-up waits for a READY worker of each.
     """
     source, run_dir, model_name = Path(source), Path(run_dir), model_name or paths.model_name()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -129,11 +148,19 @@ def start(
     else:
         config_file = _model_config_file(model_config or paths.MODEL_CONFIG, run_dir)
         mar = build_archive(source, run_dir / "model_store", model_name, config_file)
+    models = {model_name: mar.name}
+    for name, extra in (extra_models or {}).items():
+        models[name] = _in_store(Path(extra), mar.parent).name
     process = TorchServeProcess(run_dir, mar.parent, env=env)
     started_at = time.monotonic()
     # On failure, start() stops what it started.
     endpoints = process.start(
-        f"{model_name}={mar.name}", endpoints or Endpoints.free(), bind, auth, timeout, properties=properties
+        ",".join(f"{name}={file}" for name, file in models.items()),
+        endpoints or Endpoints.free(),
+        bind,
+        auth,
+        timeout,
+        properties=properties,
     )
     try:
         return Sandbox(process, endpoints, auth, started_at)

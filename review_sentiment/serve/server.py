@@ -14,6 +14,7 @@ import re
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from review_sentiment import paths
 from review_sentiment.endpoints import Endpoints
@@ -23,10 +24,14 @@ from review_sentiment.serve.sandbox import Sandbox, start
 from review_sentiment.settings import ServiceSettings
 
 
-def _print_urls(endpoints: Endpoints, run_dir, auth: bool, bind: str = "127.0.0.1") -> None:
+def _print_urls(
+    endpoints: Endpoints, run_dir, auth: bool, bind: str = "127.0.0.1", extra: tuple[str, ...] = ()
+) -> None:
     print(f"TorchServe is ready ({'token auth ON' if auth else 'token auth OFF'})")
     model = paths.model_name()
     print(f"  inference   {endpoints.inference_url}/predictions/{model}")
+    for name in extra:
+        print(f"  also        {endpoints.inference_url}/predictions/{name}")
     print(f"  management  {endpoints.management_url}/models/{model}")
     if model_api_allowed(bind, auth):
         print("  versions    review-sentiment describe | rollout <checkpoint or .mar> | rollback")
@@ -37,6 +42,17 @@ def _print_urls(endpoints: Endpoints, run_dir, auth: bool, bind: str = "127.0.0.
     if auth:
         print(f"  keys        {run_dir / 'key_file.json'}")
     print(f"  logs        {run_dir / 'logs'}")
+
+
+def accurate_models(settings: ServiceSettings) -> dict[str, Path]:
+    """{"sentiment-accurate": its .mar} when SENTIMENT_ACCURATE_MODEL is on, else nothing: the
+    default server registers the fast model alone."""
+    if not settings.accurate_model:
+        return {}
+    mar = settings.model_store / f"{paths.ACCURATE_MODEL_NAME}.mar"
+    if not mar.is_file():
+        sys.exit(f"SENTIMENT_ACCURATE_MODEL is on but {mar} is missing: build it with `make archive-accurate`")
+    return {paths.ACCURATE_MODEL_NAME: mar}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -66,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"--models must look like name=file.mar, got {args.models!r}")
     name, archive = args.models.split("=")
     auth = not args.no_auth
+    extra = accurate_models(settings)
     server = start(
         settings.model_store / archive,
         settings.run_dir,
@@ -74,8 +91,9 @@ def main(argv: list[str] | None = None) -> None:
         bind=args.bind,
         model_name=name,
         timeout=args.timeout,
+        extra_models=extra,
     )
-    _print_urls(server.endpoints, server.run_dir, auth, args.bind)
+    _print_urls(server.endpoints, server.run_dir, auth, args.bind, tuple(extra))
     if args.wait:
         _wait_until_stopped(server)
 

@@ -18,21 +18,16 @@ from pathlib import Path
 
 import yaml
 
+from review_sentiment.core.layout import weight_files
+
 RELEASE_FILE = "RELEASE"
-WEIGHTS_FILE = "model.safetensors"
 MANIFEST = "MAR-INF/MANIFEST.json"
 # What TorchServe accepts in a URL path segment and this project in a file name.
-NOTICE_PATTERN = "*NOTICE.md"  # licence notices that travel with a model's weights (GEMMA_NOTICE.md)
 VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class VersionError(ValueError):
     pass
-
-
-def notices(folder: Path) -> list[Path]:
-    """The licence notices in a checkpoint folder: they go wherever its weights go (train, release, .mar)."""
-    return sorted(folder.glob(NOTICE_PATTERN))
 
 
 def check_version(version: str) -> str:
@@ -41,20 +36,17 @@ def check_version(version: str) -> str:
     return version
 
 
-def file_sha256(path: Path) -> str:
+def checkpoint_sha256(checkpoint: Path, encoder: Path | None = None) -> str:
+    """The sha256 of the checkpoint's weights: model.safetensors, or for a pooled checkpoint its
+    head's bytes followed by its encoder's (core/layout.py)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+    for weights in weight_files(checkpoint, encoder):
+        if not weights.is_file():
+            raise FileNotFoundError(f"{checkpoint}: no {weights}: is it a saved checkpoint?")
+        with open(weights, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
-
-
-def checkpoint_sha256(checkpoint: Path) -> str:
-    """The sha256 of the checkpoint's weights (model.safetensors)."""
-    weights = Path(checkpoint) / WEIGHTS_FILE
-    if not weights.is_file():
-        raise FileNotFoundError(f"{checkpoint} has no {WEIGHTS_FILE}: is it a saved checkpoint?")
-    return file_sha256(weights)
 
 
 def release_version(checkpoint: Path, sha256: str | None = None) -> str:
@@ -99,10 +91,12 @@ def stamp_manifest(mar: Path, fields: dict[str, str]) -> None:
     stamped = mar.with_name(mar.name + ".stamping")
     with zipfile.ZipFile(mar) as source, zipfile.ZipFile(stamped, "w") as target:
         for item in source.infolist():
-            data = source.read(item)
             if item.filename == MANIFEST:
-                manifest = json.loads(data)
+                manifest = json.loads(source.read(item))
                 manifest["model"].update(fields)
-                data = json.dumps(manifest, indent=2).encode()
-            target.writestr(item, data, compress_type=item.compress_type)
+                target.writestr(item, json.dumps(manifest, indent=2).encode(), compress_type=item.compress_type)
+                continue
+            # Streamed: an archive holding a 1.2 GB encoder is never read into memory whole.
+            with source.open(item) as src, target.open(item, "w") as dst:
+                shutil.copyfileobj(src, dst, 1 << 22)
     shutil.move(stamped, mar)
