@@ -95,3 +95,24 @@ def histogram(metrics_text: str, name: str) -> dict[str, float]:
             kind, le, value = match.groups()
             values[f"le={le}" if kind == "bucket" else kind] = float(value)
     return values
+
+
+def send_at_once(client, payloads: list[str]) -> list[tuple[int, dict]]:
+    """Each review predicted on its own thread, all released together (so they share batches):
+    (200, answer) or (the error's status, its JSON body), in input order."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from review_sentiment.client.rest import ApiError
+
+    barrier = threading.Barrier(len(payloads))
+
+    def send(text: str) -> tuple[int, dict]:
+        barrier.wait()
+        try:
+            return 200, client.predict(text)
+        except ApiError as err:
+            return err.status, err.body
+
+    with ThreadPoolExecutor(len(payloads)) as pool:
+        return list(pool.map(send, payloads))

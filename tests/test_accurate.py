@@ -11,9 +11,7 @@ import json
 import os
 import shutil
 import subprocess
-import threading
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -21,7 +19,6 @@ import yaml
 
 from review_sentiment import cli, paths
 from review_sentiment.client.grpc_client import GrpcClient, GrpcPredictionError
-from review_sentiment.client.rest import ApiError
 from review_sentiment.core.classifier import SentimentClassifier
 from review_sentiment.core.errors import ErrorKind
 from review_sentiment.core.layout import ENCODER_DIR, HEAD_FILE, NOTICE_FILES
@@ -33,7 +30,7 @@ from review_sentiment.serve.server import accurate_models
 from review_sentiment.serve.versions import ArchiveInfo, checkpoint_sha256
 from review_sentiment.settings import ServiceSettings
 from tests.conftest import TEST_MODEL_CONFIG
-from tests.helpers import check_prediction, handler_context, histogram, start_batch
+from tests.helpers import check_prediction, handler_context, histogram, send_at_once, start_batch
 from training.tiny_model import make_tiny_pooled_checkpoint
 
 ACCURATE = paths.ACCURATE_MODEL_NAME
@@ -236,17 +233,7 @@ def test_a_bad_request_in_an_accurate_batch_fails_alone(both):
     before = histogram(client.metrics(), "BatchSize")
     bad = {3: "", 7: "z" * 5000}
     payloads = [bad.get(i, f"Review {i}: {'lovely' if i % 2 else 'awful'}") for i in range(12)]
-    barrier = threading.Barrier(len(payloads))
-
-    def send(text: str) -> tuple[int, dict]:
-        barrier.wait()
-        try:
-            return 200, client.predict(text)
-        except ApiError as err:
-            return err.status, err.body
-
-    with ThreadPoolExecutor(len(payloads)) as pool:
-        results = list(pool.map(send, payloads))
+    results = send_at_once(client, payloads)
     for i, (status, body) in enumerate(results):
         if i in bad:
             assert 400 <= status < 500 and body["type"] in (ErrorKind.EMPTY_TEXT, ErrorKind.TEXT_TOO_LONG)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 import pytest
@@ -19,7 +17,7 @@ from review_sentiment.core.errors import ErrorKind
 from review_sentiment.endpoints import Endpoints
 from review_sentiment.serve.sandbox import start
 from review_sentiment.status_codes import GRPC_CODE, HTTP_STATUS
-from tests.helpers import check_prediction, histogram
+from tests.helpers import check_prediction, histogram, send_at_once
 
 pytestmark = pytest.mark.serving
 
@@ -90,17 +88,7 @@ def test_batching_and_a_bad_request_fails_alone(client):
     texts = [f"Review {i}: {'love it' if i % 3 else 'hate it'}" for i in range(24)]
     bad = {5: "", 11: "   ", 17: "z" * 5000}
     payloads = [bad.get(i, t) for i, t in enumerate(texts)]
-    barrier = threading.Barrier(len(payloads))
-
-    def send(text):
-        barrier.wait()
-        try:
-            return 200, client.predict(text)
-        except ApiError as err:
-            return err.status, err.body
-
-    with ThreadPoolExecutor(len(payloads)) as pool:
-        results = list(pool.map(send, payloads))
+    results = send_at_once(client, payloads)
     for i, (status, body) in enumerate(results):
         if i in bad:
             assert 400 <= status < 500 and body["message"]
