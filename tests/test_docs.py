@@ -293,3 +293,16 @@ def test_the_workers_gain_is_the_measured_one():
     ]
     single_pass = re.search(r"(\d+)-(\d+)% in the committed single pass", text)
     assert tuple(map(int, single_pass.groups())) == (round(min(single)), round(max(single)))
+
+
+def test_the_pages_name_every_step_ci_runs():
+    """The README and the Development page say what CI runs: each `make` step of .ci/run, no
+    fewer (the README once left out test-peers and the manifests)."""
+    steps = re.findall(r"^make (\S+)$", (REPO / ".ci" / "run").read_text(), re.M)
+    assert len(steps) >= 4
+    for page in ("README.md", "docs/development.md"):
+        text = (REPO / page).read_text()
+        said = re.search(r"CI \(`\.ci/run`\) runs (.*?)\.\n", text, re.S)
+        assert said, f"{page} says nothing of what CI runs"
+        missing = [s for s in steps if f"`make {s}`" not in said.group(1)]
+        assert not missing, f"{page} leaves out {missing}"
