@@ -149,14 +149,16 @@ class TorchServeClient(ServerClient):
         return self._checked(response)  # type: ignore[return-value]
 
     # Management API
+    def _model_url(self, model: str | None = None, version: str | None = None) -> str:
+        """/models/<model>[/<version>]: the default version's management URL, or `version`'s."""
+        return f"/models/{model or self.model}" + (f"/{version}" if version else "")
+
     def describe(self, model: str | None = None, version: str | None = None) -> list[dict]:
         """The default version's description (or `version`'s): its workers, batch settings, ..."""
-        path = f"/models/{model or self.model}" + (f"/{version}" if version else "")
-        return self._checked(self.request("GET", "management", path))  # type: ignore[return-value]
+        return self._checked(self.request("GET", "management", self._model_url(model, version)))  # type: ignore[return-value]
 
     def ready_workers(self, model: str | None = None, version: str | None = None) -> int:
-        path = f"/models/{model or self.model}" + (f"/{version}" if version else "")
-        response = self.request("GET", "management", path)
+        response = self.request("GET", "management", self._model_url(model, version))
         if response.status_code == 404:
             return 0
         description = self._checked(response)
@@ -173,8 +175,8 @@ class TorchServeClient(ServerClient):
             "synchronous": "true",
             "timeout": timeout,
         }
-        path = f"/models/{self.model}" + (f"/{version}" if version else "")
-        response = self.request("PUT", "management", path, params=params, timeout=timeout + 10)
+        url = self._model_url(version=version)
+        response = self.request("PUT", "management", url, params=params, timeout=timeout + 10)
         return self._checked(response)  # type: ignore[return-value]
 
     # Model versions (the model API: token auth on and a loopback management API, docs/security.md)
@@ -196,11 +198,11 @@ class TorchServeClient(ServerClient):
         return self._checked(self.request("POST", "management", "/models", params=params))  # type: ignore[return-value]
 
     def set_default(self, version: str) -> dict:
-        path = f"/models/{self.model}/{version}/set-default"
+        path = self._model_url(version=version) + "/set-default"
         return self._checked(self.request("PUT", "management", path))  # type: ignore[return-value]
 
     def unregister(self, version: str) -> dict:
-        return self._checked(self.request("DELETE", "management", f"/models/{self.model}/{version}"))  # type: ignore[return-value]
+        return self._checked(self.request("DELETE", "management", self._model_url(version=version)))  # type: ignore[return-value]
 
     def metrics(self) -> str:
         response = self.session.get(self.endpoints.metrics_url, timeout=self.timeout)

@@ -121,11 +121,10 @@ def build_archive(
             "--force",
         ]  # fmt: skip
         subprocess.run(command, env=env, check=True)
-        built = Path(work) / f"{model_name}.mar"
-        stamp_manifest(built, {"checkpointSha256": sha256})
-        # Renamed into place once whole: the store never holds a half-written archive under its name.
+        # Stamped into the store under a temporary name, then renamed once whole: the store never
+        # holds a half-written archive under its name, and the archive is written there once.
         partial = model_store / f".{file_name}.part"
-        shutil.copyfile(built, partial)
+        stamp_manifest(Path(work) / f"{model_name}.mar", partial, {"checkpointSha256": sha256})
         os.replace(partial, model_store / file_name)
     return model_store / file_name
 

@@ -84,19 +84,17 @@ class ArchiveInfo:
         return low, max(low, int(self.model_config.get("maxWorkers", low)))
 
 
-def stamp_manifest(mar: Path, fields: dict[str, str]) -> None:
-    """Add `fields` to the manifest's "model" section. torch-model-archiver has no option for
-    fields of one's own, and a zip entry cannot be replaced in place: the archive is rewritten."""
-    mar = Path(mar)
-    stamped = mar.with_name(mar.name + ".stamping")
-    with zipfile.ZipFile(mar) as source, zipfile.ZipFile(stamped, "w") as target:
+def stamp_manifest(mar: Path, target: Path, fields: dict[str, str]) -> None:
+    """`mar` written to `target` with `fields` added to its manifest's "model" section.
+    torch-model-archiver has no option for fields of one's own, and a zip entry cannot be
+    replaced in place: the archive is rewritten, straight to where it is going."""
+    with zipfile.ZipFile(mar) as source, zipfile.ZipFile(target, "w") as out:
         for item in source.infolist():
             if item.filename == MANIFEST:
                 manifest = json.loads(source.read(item))
                 manifest["model"].update(fields)
-                target.writestr(item, json.dumps(manifest, indent=2).encode(), compress_type=item.compress_type)
+                out.writestr(item, json.dumps(manifest, indent=2).encode(), compress_type=item.compress_type)
                 continue
             # Streamed: an archive holding a 1.2 GB encoder is never read into memory whole.
-            with source.open(item) as src, target.open(item, "w") as dst:
+            with source.open(item) as src, out.open(item, "w") as dst:
                 shutil.copyfileobj(src, dst, 1 << 22)
-    shutil.move(stamped, mar)
