@@ -11,6 +11,7 @@ import pytest
 
 from review_sentiment import paths
 from review_sentiment.client.grpc_client import GrpcPredictionError, _raise_if_error
+from review_sentiment.client.many import error_result
 from review_sentiment.client.refusals import MAX_REQUEST_SIZE, NO_WORKER, kind_of_answer, kind_of_grpc
 from review_sentiment.client.rest import ApiError, TorchServeClient
 from review_sentiment.core import errors
@@ -122,3 +123,16 @@ def test_a_refusal_in_a_grpc_answer_raises_the_handlers_kind_and_code():
     assert error.kind == ErrorKind.TEXT_TOO_LONG and error.status == 413
     assert error.code.name == GRPC_CODE[ErrorKind.TEXT_TOO_LONG] and error.details == "review over max_chars"
     assert isinstance(TextTooLong("x"), ValueError)  # core errors stay ValueErrors for scripts
+
+
+def test_a_refused_review_reads_the_same_in_a_result_row_over_either_transport():
+    """predict_many's row for a refused review (the CLI, the UI and the rollout's canary read it)
+    carries the kind, words and HTTP status whichever client was refused."""
+    words, status = "5,000 characters: over max_chars (4,000)", HTTP_STATUS[ErrorKind.TEXT_TOO_LONG]
+    rest = ApiError(status, error_body(ErrorKind.TEXT_TOO_LONG, words))
+    grpc_error = GrpcPredictionError(grpc.StatusCode.INVALID_ARGUMENT, words, status, ErrorKind.TEXT_TOO_LONG)
+    rows = [error_result(error)["error"] for error in (rest, grpc_error)]
+    assert [(row["code"], row["type"]) for row in rows] == [(status, str(ErrorKind.TEXT_TOO_LONG))] * 2
+    assert rows[0]["message"] == rows[1]["message"]
+    assert error_result(ConnectionError("refused"))["error"] == {
+        "code": None, "type": "ConnectionError", "message": "refused"}  # fmt: skip

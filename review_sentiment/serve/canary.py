@@ -17,15 +17,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import requests
-
-from review_sentiment.client.base import ServerClient
-from review_sentiment.client.many import error_result
-from review_sentiment.client.refusals import ServiceError
+from review_sentiment.client.many import Predicts, predict_many
 
 CANARY_FILE = Path(__file__).with_name("canary.json")
 # Accuracy the new version may lose against the serving one on the sample (2 points: twice the
@@ -114,23 +109,10 @@ def run_canary(
     return result
 
 
-def many(client: ServerClient, concurrency: int = 8) -> Predict:
-    """Texts classified through `client` (REST or gRPC) with `concurrency` requests in flight;
-    a failed request gives {"error": {"code": <HTTP status or None>, ...}}, as client/many.py's."""
-
-    def one(text: str) -> dict:
-        try:
-            return client.predict(text)  # type: ignore[attr-defined]
-        except ServiceError as error:
-            return {"error": {"code": error.status, "type": str(error.kind), "message": str(error)}}
-        except requests.RequestException as error:
-            return error_result(error)
-
-    def predict(texts: Sequence[str]) -> list[dict]:
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            return list(pool.map(one, texts))
-
-    return predict
+def many(client: Predicts, concurrency: int = 8) -> Predict:
+    """Texts classified through `client` (REST or gRPC) with `concurrency` requests in flight,
+    one result per text in input order (client/many.py's form: a refusal is {"error": ...})."""
+    return lambda texts: predict_many(client, texts, concurrency)
 
 
 CANARY_SET = [
