@@ -7,6 +7,7 @@
     python -m benchmarks.benchmark --precision     # in-process speed per CPU precision, 100/667 chars (~3 min)
     python -m benchmarks.benchmark --peers         # `make bench-peers`: TorchServe against its peers (~15 min)
     python -m benchmarks.benchmark --accurate      # sentiment-accurate beside the default model (~10 min)
+    python -m benchmarks.benchmark --shapes        # what a wider or deeper student would cost, in-process (~3 min)
     python -m benchmarks.benchmark --smoke --output /tmp/smoke   # 16 requests a cell: does it work
 
 The matrix measures, in one run, with the same checkpoint and the same reviews (reviews.py), the
@@ -31,7 +32,7 @@ from pathlib import Path
 
 # Client processes are spawned and import this module again (as __mp_main__): torch and
 # transformers are imported only inside the functions that need them, so they start fast.
-from benchmarks import accurate, matrix, overhead, peers, peers_report, precision, report, sweep
+from benchmarks import accurate, matrix, overhead, peers, peers_report, precision, report, student_shapes, sweep
 from benchmarks.reviews import LENGTHS, SEED_LENGTH
 from review_sentiment import paths
 from review_sentiment.client.load_driver import Window
@@ -88,6 +89,11 @@ MODES = {
         accurate.measure,
         accurate.markdown,
     ),
+    "shapes": Mode(
+        "student_shapes", "What a wider or deeper student costs (in-process)", True,
+        lambda a, _: student_shapes.measure(Path(a.checkpoint), a.window, threads=a.threads or 1),
+        student_shapes.markdown,
+    ),
     "precision": Mode(
         "precision_speed", "Speed per CPU precision (in-process)", False,
         lambda a, _: precision.measure_speed(Path(a.checkpoint), _config(a), a.window, threads=a.threads),
@@ -132,6 +138,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     modes.add_argument(
         "--accurate", action="store_true", help="sentiment-accurate beside the default (make archive-accurate first)"
     )
+    modes.add_argument("--shapes", action="store_true", help="forward-pass cost of wider/deeper student shapes")
     parser.add_argument("--checkpoint", default=str(paths.RELEASED_MODEL))
     parser.add_argument("--model-config", default=str(paths.MODEL_CONFIG), help="TorchServe's model-config.yaml")
     parser.add_argument("--output", help="results folder (default results/benchmarks/[<date>-<mode>])")
@@ -149,7 +156,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, help="--tune: times to run the list of settings (1); --peers: rounds (2)")
     parser.add_argument("--peer-systems", default=",".join(peers.SYSTEMS), help=f"--peers: a subset of {peers.SYSTEMS}")
     parser.add_argument("--profile", action="store_true", help="--peers: py-spy where TorchServe is >10%% behind")
-    parser.add_argument("--threads", type=int, help="--precision: torch threads (default all cores; 1: a worker's)")
+    parser.add_argument("--threads", type=int, help="torch threads: --precision all cores, --shapes 1 (a worker's)")
     parser.add_argument("--accuracy-limit", type=int, default=2000, help="reviews per evaluation set")
     args = parser.parse_args(argv)
     args.mode = next((m for m in ("smoke", *MODES) if getattr(args, m)), "matrix")

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from benchmarks import precision, sweep
+from benchmarks import precision, student_shapes, sweep
 from benchmarks.matrix import ratios
 from benchmarks.reviews import LENGTHS, NEGATIVE, POSITIVE, SEED_LENGTH, SEED_REVIEW, reviews
 from review_sentiment import paths
@@ -271,3 +271,21 @@ def test_precision_speed_measures_every_precision_in_process_at_the_asked_thread
     text = precision.speed_markdown(figures)
     assert "| precision | 100 chars, batch 1 | 667 chars, batch 4 | load s |" in text and "threads: 1." in text
     assert "(1.00x)" in next(line for line in text.splitlines() if line.startswith("| fp32 |"))
+
+
+def test_student_shapes_price_each_shape_against_the_served_one(tiny_checkpoint):
+    """--shapes (issue #22 item 7): each shape's forward pass per cell, the first shape the
+    reference of the ratios (figures, not compared to any target)."""
+    from review_sentiment.client.load_driver import Window
+
+    shapes = {"served": (2, 32, 64, None), "deeper": (8, 32, 64, None), "wider": (2, 128, 512, None)}
+    figures = student_shapes.measure(
+        tiny_checkpoint, Window(0.0, 0.2), shapes=shapes, cells=((100, 1), (SEED_LENGTH, 4)), teacher=False
+    )
+    rows = figures["shapes"]
+    assert list(rows) == ["served", "deeper", "wider"] and figures["threads"] == 1
+    assert set(rows["served"]["ms"]) == {"100x1", f"{SEED_LENGTH}x4"}
+    assert rows["deeper"]["parameters_m"] > rows["served"]["parameters_m"]
+    assert all(ms > 0 for row in rows.values() for ms in row["ms"].values())
+    text = student_shapes.markdown(figures)
+    assert "| served | " in text and "(1.0x)" in text and f"{SEED_LENGTH} chars, batch 4" in text
