@@ -13,6 +13,7 @@ teacher` has fetched it. `make bench BENCH_ARGS=--shapes` (about 3 minutes).
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 
 from benchmarks.report import shown
@@ -30,13 +31,16 @@ SHAPES = {
 CELLS = ((100, 1), (100, 16), (SEED_LENGTH, 1), (SEED_LENGTH, 16))  # (characters, batch)
 
 
-def _model(served: Path, layers: int, dim: int, hidden: int, vocabulary: int | None):
+def _student(served: Path, tokenizer, shape: tuple[int, int, int, int | None]):
+    """(model, tokenizer, prompt) of a DistilBERT of `shape` with random weights, the served
+    model's config otherwise."""
     from transformers import DistilBertConfig, DistilBertForSequenceClassification
 
+    layers, dim, hidden, vocabulary = shape
     config = DistilBertConfig.from_pretrained(served)
     config.n_layers, config.dim, config.hidden_dim = layers, dim, hidden
     config.vocab_size = vocabulary or config.vocab_size
-    return DistilBertForSequenceClassification(config).eval()
+    return DistilBertForSequenceClassification(config).eval(), tokenizer, ""
 
 
 TEACHER = "teacher: EmbeddingGemma-300M, 24 x 768 (the accurate model)"
@@ -90,9 +94,11 @@ def measure(
 
     torch.set_num_threads(threads)
     served = AutoTokenizer.from_pretrained(checkpoint)
-    models = [(name, lambda shape=shape: (_model(checkpoint, *shape), served, "")) for name, shape in shapes.items()]
+    builds = {name: partial(_student, checkpoint, served, shape) for name, shape in shapes.items()}
+    if teacher:
+        builds[TEACHER] = _teacher
     rows = {}
-    for name, build in [*models, *([(TEACHER, _teacher)] if teacher else [])]:
+    for name, build in builds.items():  # one model in memory at a time
         built = build()
         if built is None:
             log(f"{name}: not fetched (make teacher), left out")
@@ -105,7 +111,7 @@ def measure(
             ms[f"{length}x{size}"] = _ms_per_review(model, dict(batch), window)
             log(f"{name}: {length} chars, batch {size}: {ms[f'{length}x{size}']} ms per review")
         rows[name] = {"parameters_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 1), "ms": ms}
-        del model
+        del model, built  # before the next is built
     return {"checkpoint": shown(checkpoint), "threads": threads, "max_length": max_length, "shapes": rows}
 
 
